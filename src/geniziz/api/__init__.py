@@ -1,0 +1,1 @@
+"""HTTP conventions shared by every resource: errors, auth, rate limits, lists, the resource registry."""

@@ -1,0 +1,123 @@
+"""The error envelope: ``{"error": "message", "field-errors": {"field": "why"}}`` on every non-2xx."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("geniziz")
+
+
+class APIError(Exception):
+    """A failure the client can act on. Raised by services; rendered by the REST, MCP and Genesy layers."""
+
+    def __init__(self, status: int, message: str, field_errors: dict[str, str] | None = None, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field_errors = field_errors or {}
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "field-errors": self.field_errors, **self.extra}
+
+
+def field_error(field: str, why: str) -> APIError:
+    return APIError(400, f"Invalid {field}: {why}", {field: why})
+
+
+def not_found(what: str) -> APIError:
+    return APIError(404, f"{what} not found")
+
+
+def forbidden(message: str = "Only workspace admins can do this") -> APIError:
+    return APIError(403, message)
+
+
+class ErrorBody(BaseModel):
+    """Every non-2xx response has this shape."""
+
+    error: str
+    field_errors: dict[str, str] = Field(default_factory=dict, alias="field-errors")
+
+
+_REASONS = {
+    400: "Bad request", 401: "Authentication required", 402: "Payment required", 403: "Forbidden",
+    404: "Not found", 405: "Method not allowed", 406: "Not acceptable", 413: "Request body too large",
+    415: "Unsupported media type", 429: "Rate limit exceeded", 500: "Internal server error",
+}
+
+# Declared on every operation so the OpenAPI document admits the envelope for each status we use.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": reason}
+    for status, reason in _REASONS.items()
+    if status in (400, 401, 403, 404, 405, 415, 429)
+}
+
+
+def error_response(status: int, message: str | None = None, field_errors: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"error": message or _REASONS.get(status, "Error"), "field-errors": field_errors or {}, **extra}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _loc_name(loc: tuple[Any, ...]) -> str:
+    """("body", "emails", 0, "email") -> "emails.0.email"; ("query", "_limit") -> "_limit"."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # Pydantic names union branches and type tags in the location; they mean nothing to a client.
+    parts = [p for p in parts if not p.startswith(("function-", "tagged-union", "list[", "dict[", "str", "int"))
+             or p.isdigit()]
+    return ".".join(parts) or "body"
+
+
+def validation_field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for err in errors:
+        name = _loc_name(tuple(err.get("loc", ())))
+        message = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            message = "Unknown field"
+        elif err.get("type") == "json_invalid":
+            name, message = "body", "Malformed JSON: " + str(err.get("ctx", {}).get("error", "cannot be parsed"))
+        message = message.removeprefix("Value error, ")
+        out.setdefault(name, message)
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = validation_field_errors(list(exc.errors()))
+        message = fields.get("body") if "body" in fields and len(fields) == 1 else None
+        return error_response(400, message or "Invalid request: " + ", ".join(sorted(fields)), fields)
+
+    @app.exception_handler(ValidationError)
+    async def _model_validation(_request: Request, exc: ValidationError) -> JSONResponse:
+        fields = validation_field_errors(list(exc.errors()))
+        return error_response(400, "Invalid request: " + ", ".join(sorted(fields)), fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No such endpoint: {request.url.path}"
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _server_fault(request: Request, exc: Exception) -> JSONResponse:
+        request_id = request.scope.get("state", {}).get("request_id", "-")
+        log.exception("Unhandled error in %s %s [request %s]", request.method, request.url.path, request_id)
+        return error_response(500, f"Internal server error (request {request_id})",
+                              headers={"X-Request-ID": request_id})

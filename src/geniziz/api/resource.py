@@ -1,0 +1,318 @@
+"""One declaration per business resource, from which the REST routes, the OpenAPI entries and the
+MCP generic tools are all derived.
+
+A ``Resource`` ties together a service (the business rules, in the domain's ``service.py``), the
+schemas (read, create, update, list filters) and the operations it allows. Its ``list``/``get``/
+``create``/``update``/``delete`` methods are the single implementation every transport calls:
+they validate, enforce the workspace, run the service, commit, and shape the response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from sqlalchemy import Select, exists, select
+
+from geniziz.api.context import Ctx
+from geniziz.api.errors import APIError, field_error, not_found, validation_field_errors
+from geniziz.api.schemas import ReadModel, WriteModel, partial_model
+from geniziz.db import Base, new_id, utcnow
+
+M = TypeVar("M", bound=Base)
+
+OPERATIONS = frozenset({"list", "get", "create", "update", "delete"})
+MAX_LIMIT = 200
+
+
+# --- references ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ref:
+    """A field holding the ID of another record, which must exist in the caller's workspace."""
+
+    model: type[Base]
+    label: str
+    where: Any = None  # an extra SQL condition, e.g. that a status is a lead status
+
+    async def exists(self, ctx: Ctx, value: str) -> bool:
+        query = select(self.model.id).where(self.model.id == value, self.model.organization_id == ctx.org_id)
+        if self.where is not None:
+            query = query.where(self.where)
+        return (await ctx.session.execute(query.limit(1))).first() is not None
+
+
+class MemberRef(Ref):
+    """A user ID that must belong to a member of the caller's workspace."""
+
+    def __init__(self) -> None:
+        from geniziz.identity.models import Membership
+
+        super().__init__(Membership, "user")
+
+    async def exists(self, ctx: Ctx, value: str) -> bool:
+        from geniziz.identity.models import Membership
+
+        query = select(exists().where(Membership.user_id == value, Membership.organization_id == ctx.org_id))
+        return bool(await ctx.session.scalar(query))
+
+
+# --- services --------------------------------------------------------------------------------------
+class CrudService(Generic[M]):
+    """Workspace-scoped persistence for one model. Domains subclass it and override the hooks."""
+
+    model: ClassVar[type[Base]]
+    prefix: ClassVar[str]
+    label: ClassVar[str]  # "lead": used in messages
+    refs: ClassVar[dict[str, Ref]] = {}
+
+    # -- reading
+    def query(self, ctx: Ctx) -> Select:
+        return select(self.model).where(self.model.organization_id == ctx.org_id).options(*self.load_options())
+
+    def load_options(self) -> tuple[Any, ...]:
+        return ()
+
+    def order_by(self) -> tuple[Any, ...]:
+        return (self.model.id.desc(),)  # IDs are time-ordered: newest first, and stable
+
+    def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
+        """Default: each filter is equality on the column of the same name."""
+        for name, value in filters.items():
+            if value is not None:
+                query = query.where(getattr(self.model, name) == value)
+        return query
+
+    async def list(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int) -> tuple[list[M], bool]:
+        query = self.filter(ctx, self.query(ctx), filters).order_by(*self.order_by()).offset(skip).limit(limit + 1)
+        rows = list((await ctx.session.scalars(query)).unique())
+        return rows[:limit], len(rows) > limit
+
+    async def get(self, ctx: Ctx, record_id: str, *, for_update: bool = False, refresh: bool = False) -> M:
+        query = self.query(ctx).where(self.model.id == record_id)
+        if refresh:  # reload what a write changed, relationships included
+            query = query.execution_options(populate_existing=True)
+        if for_update:
+            query = query.with_for_update(of=self.model)
+        obj = (await ctx.session.scalars(query)).unique().first()
+        if obj is None:
+            raise not_found(self.label.capitalize())
+        return obj
+
+    # -- writing
+    async def check_refs(self, ctx: Ctx, data: dict[str, Any]) -> None:
+        errors = {}
+        for name, ref in self.refs.items():
+            value = data.get(name)
+            if value is not None and not await ref.exists(ctx, value):
+                errors[name] = f"No {ref.label} with ID {value} in this workspace"
+        if errors:
+            raise APIError(400, "Invalid reference: " + ", ".join(sorted(errors)), errors)
+
+    async def apply(self, ctx: Ctx, obj: M, data: dict[str, Any], *, creating: bool) -> None:
+        """Copy validated input onto the record. Override to derive fields or enforce rules."""
+        for name, value in data.items():
+            setattr(obj, name, value)
+
+    def new(self, ctx: Ctx) -> M:
+        return self.model(id=new_id(self.prefix), organization_id=ctx.org_id,  # type: ignore[call-arg]
+                          created_by=ctx.user_id, updated_by=ctx.user_id)
+
+    async def create(self, ctx: Ctx, data: dict[str, Any]) -> M:
+        await self.check_refs(ctx, data)
+        obj = self.new(ctx)
+        await self.apply(ctx, obj, data, creating=True)
+        ctx.session.add(obj)
+        await ctx.session.flush()
+        await self.after_create(ctx, obj)
+        return obj
+
+    async def after_create(self, ctx: Ctx, obj: M) -> None:
+        pass
+
+    async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> M:
+        obj = await self.get(ctx, record_id, for_update=True)
+        await self.check_refs(ctx, data)
+        await self.apply(ctx, obj, data, creating=False)
+        if hasattr(obj, "updated_by"):
+            obj.updated_by = ctx.user_id
+            obj.date_updated = utcnow()
+        await ctx.session.flush()
+        return obj
+
+    async def delete(self, ctx: Ctx, record_id: str) -> None:
+        obj = await self.get(ctx, record_id, for_update=True)
+        await self.before_delete(ctx, obj)
+        await ctx.session.delete(obj)
+        await ctx.session.flush()
+
+    async def before_delete(self, ctx: Ctx, obj: M) -> None:
+        pass
+
+
+def parse_fields(raw: str | None, known: Iterable[str]) -> set[str] | None:
+    """``_fields=a,b`` -> {"a", "b"}; empty means every field; an unknown name is a 400."""
+    if not raw or not raw.strip():
+        return None
+    wanted = {name.strip() for name in raw.split(",") if name.strip()}
+    if unknown := wanted - set(known):
+        raise field_error("_fields", f"unknown field(s): {', '.join(sorted(unknown))}; "
+                                     f"known: {', '.join(sorted(known))}")
+    return wanted
+
+
+# --- list parameters ---------------------------------------------------------------------------------
+class PageParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    limit: int = Field(100, alias="_limit", ge=1, le=MAX_LIMIT, description=f"Page size (1-{MAX_LIMIT}).")
+    skip: int = Field(0, alias="_skip", ge=0, description="Offset for pagination.")
+    fields: str | None = Field(None, alias="_fields", description="Comma-separated fields to return.")
+
+
+class FieldsParam(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    fields: str | None = Field(None, alias="_fields", description="Comma-separated fields to return.")
+
+
+class NoFilters(BaseModel):
+    pass
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A resource nested under another one in REST paths, e.g. opportunity/{id}/line_item/."""
+
+    name: str  # the parent resource, e.g. "opportunity"
+    field: str  # the child's column holding the parent ID, e.g. "opportunity_id"
+
+
+# --- the declaration -----------------------------------------------------------------------------------
+@dataclass
+class Resource:
+    name: str  # path under /api/v1 and the resource name MCP tools take: "lead", "status/lead"
+    title: str  # "Lead"
+    service: CrudService[Any]
+    read_schema: type[ReadModel]
+    create_schema: type[WriteModel] | None = None
+    update_schema: type[BaseModel] | None = None
+    filters: type[BaseModel] = NoFilters
+    operations: frozenset[str] = OPERATIONS
+    description: str = ""
+    parent: Parent | None = None
+    # Admin and identity resources are REST-only; everything else is also an MCP resource.
+    mcp: bool = True
+    list_query: type[BaseModel] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.create_schema is not None and self.update_schema is None and "update" in self.operations:
+            self.update_schema = partial_model(self.create_schema, f"{self.title.replace(' ', '')}Update")
+        # One query model per resource: paging, _fields and its filters; unknown parameters are refused.
+        bases = (PageParams,) if self.filters is NoFilters else (self.filters, PageParams)
+        self.list_query = create_model(f"{self.title.replace(' ', '')}ListQuery", __base__=bases)
+
+    @property
+    def field_names(self) -> frozenset[str]:
+        return frozenset(self.read_schema.model_fields) | frozenset(self.read_schema.model_computed_fields)
+
+    @property
+    def filter_names(self) -> list[str]:
+        return list(self.filters.model_fields)
+
+    # -- shaping
+    def selected_fields(self, raw: str | None) -> set[str] | None:
+        return parse_fields(raw, self.field_names)
+
+    def serialize(self, obj: Any, fields: set[str] | None = None) -> dict[str, Any]:
+        return self.read_schema.model_validate(obj).model_dump(mode="json", include=fields)
+
+    # -- parsing raw input (MCP, scripts); REST gets the same models through FastAPI
+    def parse(self, schema: type[BaseModel] | None, raw: Any) -> BaseModel:
+        if schema is None:
+            raise APIError(405, f"{self.name} does not support this operation")
+        try:
+            return schema.model_validate(raw if raw is not None else {})
+        except ValidationError as exc:
+            fields = validation_field_errors(list(exc.errors()))
+            raise APIError(400, "Invalid request: " + ", ".join(sorted(fields)), fields) from None
+
+    def _check(self, operation: str) -> None:
+        if operation not in self.operations:
+            raise APIError(405, f"{self.name} does not support {operation}")
+
+    # -- operations: each is one unit of work
+    async def list(self, ctx: Ctx, query: BaseModel, parent_id: str | None = None) -> dict[str, Any]:
+        self._check("list")
+        fields = self.selected_fields(query.fields)  # type: ignore[attr-defined]
+        filters = {name: getattr(query, name) for name in self.filters.model_fields}
+        if self.parent:
+            if parent_id is not None:
+                await _require_parent(ctx, self.parent, parent_id)
+                filters[self.parent.field] = parent_id
+        rows, has_more = await self.service.list(ctx, filters, query.limit, query.skip)  # type: ignore[attr-defined]
+        return {"data": [self.serialize(row, fields) for row in rows], "has_more": has_more}
+
+    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
+        self._check("get")
+        selected = self.selected_fields(fields)
+        obj = await self.service.get(ctx, record_id)
+        self._same_parent(obj, parent_id)
+        return self.serialize(obj, selected)
+
+    async def create(self, ctx: Ctx, body: BaseModel, fields: str | None = None,
+                     parent_id: str | None = None) -> dict[str, Any]:
+        self._check("create")
+        selected = self.selected_fields(fields)
+        data = body.model_dump()
+        if self.parent and parent_id is not None:
+            await _require_parent(ctx, self.parent, parent_id)
+            data[self.parent.field] = parent_id
+        obj = await self.service.create(ctx, data)
+        result = self.serialize(await self.service.get(ctx, obj.id, refresh=True), selected)
+        await ctx.session.commit()
+        return result
+
+    async def update(self, ctx: Ctx, record_id: str, body: BaseModel, fields: str | None = None,
+                     parent_id: str | None = None) -> dict[str, Any]:
+        self._check("update")
+        selected = self.selected_fields(fields)
+        data = body.model_dump(exclude_unset=True)
+        nulls = {name: "may not be null" for name in getattr(body, "not_nullable", ()) if
+                 name in data and data[name] is None}
+        if nulls:
+            raise APIError(400, "Invalid request: " + ", ".join(sorted(nulls)), nulls)
+        if parent_id is not None:
+            self._same_parent(await self.service.get(ctx, record_id), parent_id)
+        obj = await self.service.update(ctx, record_id, data)
+        result = self.serialize(await self.service.get(ctx, obj.id, refresh=True), selected)
+        await ctx.session.commit()
+        return result
+
+    async def delete(self, ctx: Ctx, record_id: str, parent_id: str | None = None) -> dict[str, Any]:
+        self._check("delete")
+        if parent_id is not None:
+            self._same_parent(await self.service.get(ctx, record_id), parent_id)
+        await self.service.delete(ctx, record_id)
+        await ctx.session.commit()
+        return {}
+
+    def _same_parent(self, obj: Any, parent_id: str | None) -> None:
+        if self.parent and parent_id is not None and getattr(obj, self.parent.field) != parent_id:
+            raise not_found(self.service.label.capitalize())
+
+
+async def _require_parent(ctx: Ctx, parent: Parent, parent_id: str) -> None:
+    await REGISTRY[parent.name].service.get(ctx, parent_id)
+
+
+# --- the registry ------------------------------------------------------------------------------------
+REGISTRY: dict[str, Resource] = {}
+
+
+def register(resource: Resource) -> Resource:
+    if resource.name in REGISTRY:
+        raise RuntimeError(f"resource {resource.name} registered twice")
+    REGISTRY[resource.name] = resource
+    return resource

@@ -1,0 +1,158 @@
+"""Building blocks for resource schemas: read/write bases, timestamps, emails, phones, money."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Optional
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, create_model, model_validator
+
+from geniziz.config import get_settings
+
+
+def _no_required(schema: dict[str, Any]) -> None:
+    schema.pop("required", None)
+
+
+class ReadModel(BaseModel):
+    """A response schema. `_fields` can trim any field, so none is marked required in the OpenAPI."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=_no_required)
+
+
+class WriteModel(BaseModel):
+    """A request body. Unknown fields are refused (400 naming them) rather than silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- timestamps --------------------------------------------------------------------------------
+def format_timestamp(value: datetime) -> str:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _to_utc(value: datetime) -> datetime:
+    """Inputs accept any ISO 8601 offset; a time without one is taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Responses: "2026-01-15T09:30:00.000Z". Requests: ISO 8601, normalized to UTC.
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+InputTimestamp = Annotated[datetime, AfterValidator(_to_utc)]
+Day = date
+
+
+# --- contact data --------------------------------------------------------------------------------
+def normalize_email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address ({exc})") from None
+
+
+def normalize_phone(value: str) -> str:
+    """Any readable phone number -> E.164 ("+15551234567")."""
+    try:
+        parsed = phonenumbers.parse(value, get_settings().default_phone_region)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("not a possible phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def format_phone(e164: str) -> str:
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+EmailAddress = Annotated[str, Field(max_length=320), AfterValidator(normalize_email)]
+PhoneNumber = Annotated[str, Field(max_length=40), AfterValidator(normalize_phone)]
+Label = Annotated[str, Field(max_length=50)]
+
+
+class EmailEntry(WriteModel):
+    email: EmailAddress
+    type: Label = "office"
+
+
+class PhoneEntry(WriteModel):
+    phone: PhoneNumber
+    type: Label = "office"
+
+
+class UrlEntry(WriteModel):
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    type: Label = "url"
+
+
+class AddressEntry(WriteModel):
+    label: Label | None = None
+    address_1: Annotated[str, Field(max_length=500)] | None = None
+    address_2: Annotated[str, Field(max_length=500)] | None = None
+    city: Annotated[str, Field(max_length=200)] | None = None
+    state: Annotated[str, Field(max_length=200)] | None = None
+    zipcode: Annotated[str, Field(max_length=50)] | None = None
+    country: Annotated[str, Field(max_length=100)] | None = None
+
+
+class EmailOut(ReadModel):
+    email: str
+    type: str
+
+
+class PhoneOut(ReadModel):
+    phone: str
+    type: str
+    phone_formatted: str | None = None
+
+    @model_validator(mode="after")
+    def _format(self) -> "PhoneOut":
+        self.phone_formatted = format_phone(self.phone)
+        return self
+
+
+# --- money ---------------------------------------------------------------------------------------
+_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
+
+
+def format_money(cents: int, currency: str = "USD") -> str:
+    symbol = _CURRENCY_SYMBOLS.get(currency.upper())
+    sign = "-" if cents < 0 else ""
+    amount = f"{abs(cents) / 100:,.2f}"
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
+
+
+# --- partial updates -----------------------------------------------------------------------------
+def partial_model(model: type[BaseModel], name: str | None = None, not_null: set[str] = frozenset()) -> type[BaseModel]:
+    """The PUT schema of a create schema: every field optional, so only the fields sent change.
+
+    Fields that may not be empty on create may not be set to null either; the partial model lists
+    them in ``not_nullable`` and the update operation refuses a null for them (400 naming the field).
+    """
+    fields: dict[str, Any] = {}
+    not_nullable: set[str] = set(not_null)
+    for field_name, info in model.model_fields.items():
+        annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        if not _allows_none(info.annotation):
+            not_nullable.add(field_name)
+        fields[field_name] = (Optional[annotation], Field(None, description=info.description))
+    partial = create_model(name or model.__name__.replace("Create", "Update"), __base__=WriteModel, **fields)
+    partial.__doc__ = "Partial update: only the fields sent change."
+    partial.not_nullable = frozenset(not_nullable)  # type: ignore[attr-defined]
+    return partial
+
+
+def _allows_none(annotation: Any) -> bool:
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return type(None) in typing.get_args(annotation)
+    return annotation is None or annotation is type(None)

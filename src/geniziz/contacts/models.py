@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from geniziz.db import Base, IdString, Record
+from geniziz.leads.models import Json
+
+
+class Contact(Record, Base):
+    """A person at a lead."""
+
+    __tablename__ = "contact"
+    __table_args__ = (Index("ix_contact_org_id", "organization_id", "id"),)
+
+    lead_id: Mapped[str] = mapped_column(IdString, ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(500))
+    title: Mapped[str | None] = mapped_column(String(500))
+    emails: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    phones: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    urls: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    # "|a@x.com|b@y.com|" and "|+15551234567|": exact-match filters without parsing JSON.
+    email_keys: Mapped[str] = mapped_column(Text, default="|")
+    phone_keys: Mapped[str] = mapped_column(Text, default="|")

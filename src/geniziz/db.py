@@ -1,0 +1,165 @@
+"""Database plumbing: engines, sessions, the declarative base, IDs and UTC timestamps."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, MetaData, String, event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# --- IDs -------------------------------------------------------------------------------------
+# A UUIDv7-style 128-bit integer (48-bit millisecond clock, 12-bit in-process sequence, 68 random
+# bits) written as 22 base62 digits. The alphabet is in ASCII order and the width is fixed, so
+# sorting IDs as strings sorts them by creation time: "newest first" is "ORDER BY id DESC".
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+ID_LENGTH = 22
+_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+
+
+def _time_ordered_int() -> int:
+    global _last_ms, _seq
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        if ms > _last_ms:
+            _last_ms, _seq = ms, secrets.randbelow(1 << 11)
+        else:  # same millisecond (or the clock went back): keep counting so IDs stay increasing
+            _seq += 1
+            if _seq >= 1 << 12:
+                _last_ms, _seq = _last_ms + 1, 0
+        return (_last_ms << 80) | (_seq << 68) | secrets.randbits(68)
+
+
+def new_id(prefix: str) -> str:
+    n = _time_ordered_int()
+    digits = []
+    for _ in range(ID_LENGTH):
+        n, r = divmod(n, 62)
+        digits.append(_ALPHABET[r])
+    return f"{prefix}_{''.join(reversed(digits))}"
+
+
+# --- Column types ----------------------------------------------------------------------------
+# IDs compare byte-wise on PostgreSQL too (the default collation would sort "a" before "B").
+IdString = String(32).with_variant(String(32, collation="C"), "postgresql")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- Declarative base ------------------------------------------------------------------------
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Record:
+    """Columns every business record has: an ID, its workspace, and when/who created or changed it."""
+
+    id: Mapped[str] = mapped_column(IdString, primary_key=True)
+
+    @declared_attr
+    def organization_id(cls) -> Mapped[str]:
+        return mapped_column(IdString, ForeignKey("organization.id", ondelete="CASCADE"), index=True)
+
+    date_created: Mapped[datetime] = mapped_column(default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @declared_attr
+    def created_by(cls) -> Mapped[str | None]:
+        return mapped_column(IdString, ForeignKey("user.id", ondelete="SET NULL"), nullable=True)
+
+    @declared_attr
+    def updated_by(cls) -> Mapped[str | None]:
+        return mapped_column(IdString, ForeignKey("user.id", ondelete="SET NULL"), nullable=True)
+
+
+# --- Engines and sessions --------------------------------------------------------------------
+class Database:
+    """The app's connection to its database.
+
+    On SQLite, reads and writes use separate engines: writes go through a single connection that
+    opens transactions with BEGIN IMMEDIATE, so concurrent writers queue in the pool (asyncio-
+    friendly) instead of failing with "database is locked"; reads run beside them under WAL.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.read_engine = self._sqlite_engine(url, begin="BEGIN", pool_size=8)
+            self.write_engine = self._sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
+        else:
+            self.read_engine = self.write_engine = create_async_engine(
+                url, pool_size=int(os.environ.get("GENIZIZ_DB_POOL_SIZE", "10")), max_overflow=10,
+                pool_pre_ping=False,
+            )
+        self.read_session = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self.write_session = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @staticmethod
+    def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+        from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+        engine = create_async_engine(
+            url, poolclass=AsyncAdaptedQueuePool, pool_size=pool_size, max_overflow=0, pool_timeout=60,
+            connect_args={"timeout": 30},
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+            cursor = dbapi_connection.cursor()
+            for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    async def dispose(self) -> None:
+        await self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            await self.write_engine.dispose()
+
+
+def session_factory(db: Database, *, write: bool) -> async_sessionmaker[AsyncSession]:
+    return db.write_session if write else db.read_session

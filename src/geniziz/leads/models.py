@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from geniziz.db import Base, IdString, Record
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Lead(Record, Base):
+    """A company or household being sold to; contacts, opportunities, tasks and activities hang off it."""
+
+    __tablename__ = "lead"
+    __table_args__ = (
+        Index("ix_lead_org_id", "organization_id", "id"),
+        Index("ix_lead_org_status", "organization_id", "status_id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(500))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(Text)
+    industry: Mapped[str | None] = mapped_column(String(200))
+    status_id: Mapped[str] = mapped_column(IdString, ForeignKey("status.id", ondelete="RESTRICT"))
+    owner_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("user.id", ondelete="SET NULL"), index=True)
+    mrr: Mapped[int | None] = mapped_column(BigInteger)
+    emails: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    phones: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    addresses: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    # Lower-cased name, contact names, emails and phones: what the `query` filter matches.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+    contacts: Mapped[list["Contact"]] = relationship(  # noqa: F821
+        "Contact", order_by="Contact.id", lazy="raise", viewonly=True)

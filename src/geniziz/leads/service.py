@@ -1,0 +1,75 @@
+"""Leads: default status, owner checks, the `query` search text, and status-change events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
+
+from geniziz import events
+from geniziz.api.context import Ctx
+from geniziz.api.errors import APIError
+from geniziz.api.resource import CrudService, MemberRef, Ref
+from geniziz.contacts.models import Contact
+from geniziz.leads.models import Lead
+from geniziz.statuses.models import Status
+
+
+def search_text(lead: Lead, contacts: list[Contact]) -> str:
+    parts: list[str] = [lead.name or "", lead.url or ""]
+    parts += [e["email"] for e in lead.emails or []] + [p["phone"] for p in lead.phones or []]
+    for contact in contacts:
+        parts.append(contact.name or "")
+        parts += [e["email"] for e in contact.emails or []] + [p["phone"] for p in contact.phones or []]
+    return " ".join(p for p in parts if p).lower()
+
+
+async def default_lead_status(ctx: Ctx) -> str:
+    status_id = await ctx.session.scalar(select(Status.id).where(
+        Status.organization_id == ctx.org_id, Status.kind == "lead").order_by(Status.id).limit(1))
+    if status_id is None:
+        raise APIError(400, "This workspace has no lead status; create one first", {"status_id": "no lead status"})
+    return status_id
+
+
+async def refresh_search_text(ctx: Ctx, lead_id: str) -> None:
+    """Recompute a lead's search text after one of its contacts changed."""
+    lead = await ctx.session.get(Lead, lead_id)
+    if lead is None:
+        return
+    contacts = list(await ctx.session.scalars(select(Contact).where(Contact.lead_id == lead_id)))
+    lead.search_text = search_text(lead, contacts)
+
+
+class LeadService(CrudService[Lead]):
+    model = Lead
+    prefix = "lead"
+    label = "lead"
+    refs = {
+        "status_id": Ref(Status, "lead status", Status.kind == "lead"),
+        "owner_id": MemberRef(),
+    }
+
+    def load_options(self) -> tuple[Any, ...]:
+        return (selectinload(Lead.contacts),)
+
+    def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
+        text = filters.pop("query", None)
+        if text:
+            query = query.where(Lead.search_text.contains(text.strip().lower(), autoescape=True))
+        return super().filter(ctx, query, filters)
+
+    async def apply(self, ctx: Ctx, obj: Lead, data: dict[str, Any], *, creating: bool) -> None:
+        old_status = None if creating else obj.status_id
+        if creating and not data.get("status_id"):
+            data["status_id"] = await default_lead_status(ctx)
+        await super().apply(ctx, obj, data, creating=creating)
+        contacts = [] if creating else list(await ctx.session.scalars(select(Contact).where(Contact.lead_id == obj.id)))
+        obj.search_text = search_text(obj, contacts)
+        if not creating and obj.status_id != old_status:
+            await events.emit(ctx, "lead.status_changed", lead=obj, old_status_id=old_status,
+                              new_status_id=obj.status_id)
+
+    async def after_create(self, ctx: Ctx, obj: Lead) -> None:
+        await events.emit(ctx, "lead.created", lead=obj)

@@ -1,0 +1,98 @@
+"""Lead and opportunity statuses, and the pipelines opportunity statuses belong to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from geniziz.api.context import Ctx
+from geniziz.api.errors import APIError
+from geniziz.api.resource import CrudService, Ref
+from geniziz.db import new_id
+from geniziz.statuses.models import Pipeline, Status
+
+DEFAULT_LEAD_STATUSES = ("Potential", "Bad Fit", "Qualified", "Customer")
+DEFAULT_PIPELINE = ("Sales", (("Active", "active"), ("Won", "won"), ("Lost", "lost")))
+
+
+class StatusService(CrudService[Status]):
+    model = Status
+    prefix = "stat"
+    kind: str
+
+    def query(self, ctx: Ctx) -> Select:
+        return super().query(ctx).where(Status.kind == self.kind)
+
+    def order_by(self) -> tuple[Any, ...]:
+        return (Status.id.asc(),)  # statuses are listed in the order they were defined (pipeline order)
+
+    async def apply(self, ctx: Ctx, obj: Status, data: dict[str, Any], *, creating: bool) -> None:
+        obj.kind = self.kind
+        await super().apply(ctx, obj, data, creating=creating)
+
+    async def before_delete(self, ctx: Ctx, obj: Status) -> None:
+        from geniziz.leads.models import Lead
+        from geniziz.opportunities.models import Opportunity
+
+        user = Lead if self.kind == "lead" else Opportunity
+        in_use = await ctx.session.scalar(select(func.count()).select_from(user).where(
+            user.organization_id == ctx.org_id, user.status_id == obj.id))
+        if in_use:
+            raise APIError(400, f"This status is used by {in_use} {user.__tablename__} record(s); move them "
+                                "to another status first", {"id": "status in use"})
+        if self.kind == "lead":
+            remaining = await ctx.session.scalar(select(func.count()).select_from(Status).where(
+                Status.organization_id == ctx.org_id, Status.kind == "lead"))
+            if remaining <= 1:
+                raise APIError(400, "A workspace needs at least one lead status", {"id": "last lead status"})
+
+
+class LeadStatusService(StatusService):
+    kind = "lead"
+    label = "lead status"
+
+
+class OpportunityStatusService(StatusService):
+    kind = "opportunity"
+    label = "opportunity status"
+    refs = {"pipeline_id": Ref(Pipeline, "pipeline")}
+
+    async def apply(self, ctx: Ctx, obj: Status, data: dict[str, Any], *, creating: bool) -> None:
+        if creating and not data.get("pipeline_id"):
+            data["pipeline_id"] = await ctx.session.scalar(
+                select(Pipeline.id).where(Pipeline.organization_id == ctx.org_id).order_by(Pipeline.id).limit(1))
+            if data["pipeline_id"] is None:
+                raise APIError(400, "Create a pipeline first", {"pipeline_id": "no pipeline in this workspace"})
+        await super().apply(ctx, obj, data, creating=creating)
+
+
+class PipelineService(CrudService[Pipeline]):
+    model = Pipeline
+    prefix = "pipe"
+    label = "pipeline"
+
+    def order_by(self) -> tuple[Any, ...]:
+        return (Pipeline.id.asc(),)
+
+    async def before_delete(self, ctx: Ctx, obj: Pipeline) -> None:
+        from geniziz.opportunities.models import Opportunity
+
+        in_use = await ctx.session.scalar(select(func.count()).select_from(Opportunity).where(
+            Opportunity.organization_id == ctx.org_id, Opportunity.pipeline_id == obj.id))
+        if in_use:
+            raise APIError(400, f"This pipeline has {in_use} opportunities; move them first", {"id": "pipeline in use"})
+
+
+async def create_default_statuses(session: Any, organization_id: str, user_id: str | None) -> None:
+    """A new workspace starts with the usual lead statuses and a "Sales" pipeline."""
+    common = {"organization_id": organization_id, "created_by": user_id, "updated_by": user_id}
+    for label in DEFAULT_LEAD_STATUSES:
+        session.add(Status(id=new_id("stat"), kind="lead", label=label, **common))
+    name, statuses = DEFAULT_PIPELINE
+    pipeline = Pipeline(id=new_id("pipe"), name=name, **common)
+    session.add(pipeline)
+    for label, status_type in statuses:
+        session.add(Status(id=new_id("stat"), kind="opportunity", label=label, type=status_type,
+                           pipeline_id=pipeline.id, **common))
+    await session.flush()
