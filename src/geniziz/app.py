@@ -30,20 +30,33 @@ DOMAINS = [
     "geniziz.statuses",
     "geniziz.identity",
 ]
+# Models that no resource declares but the schema needs.
+MODEL_MODULES = ["geniziz.integrations.models"]
 
 
 def load_domains() -> list[Any]:
-    """Import every domain's resource declarations (filling REGISTRY) and return their custom routers."""
+    """Import every domain's resource declarations (filling REGISTRY) and return its custom routers.
+
+    A domain may have ``resources.py`` (declarations), ``routes.py`` (a ``router`` of custom
+    actions), or both.
+    """
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
     routers = []
     for domain in DOMAINS:
-        importlib.import_module(f"{domain}.resources")
-        try:
-            routes = importlib.import_module(f"{domain}.routes")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{domain}.routes":
-                raise
-            continue
-        routers.append(routes.router)
+        found = False
+        for part in ("resources", "routes"):
+            try:
+                module = importlib.import_module(f"{domain}.{part}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{domain}.{part}":
+                    raise
+                continue
+            found = True
+            if part == "routes":
+                routers.append(module.router)
+        if not found:
+            raise RuntimeError(f"domain {domain} has neither resources.py nor routes.py")
     return routers
 
 

@@ -144,3 +144,7 @@ def apikey_create(
 
     result = _run(_with_session(work))
     typer.echo(json.dumps(result) if as_json else f"API key (shown once): {result['api_key']}")
+
+
+if __name__ == "__main__":
+    app()

@@ -9,7 +9,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, event
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, event
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -50,6 +51,10 @@ def new_id(prefix: str) -> str:
 # --- Column types ----------------------------------------------------------------------------
 # IDs compare byte-wise on PostgreSQL too (the default collation would sort "a" before "B").
 IdString = String(32).with_variant(String(32, collation="C"), "postgresql")
+
+
+# JSON documents (emails, phones, settings); JSONB on PostgreSQL.
+Json = JSON().with_variant(JSONB(), "postgresql")
 
 
 class UTCDateTime(TypeDecorator):

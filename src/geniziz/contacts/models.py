@@ -5,8 +5,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geniziz.db import Base, IdString, Record
-from geniziz.leads.models import Json
+from geniziz.db import Base, IdString, Json, Record
 
 
 class Contact(Record, Base):

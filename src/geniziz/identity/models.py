@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from geniziz.db import Base, IdString, utcnow
+from geniziz.db import Base, IdString, Json, utcnow
 
 ROLES = ("admin", "member")
 
@@ -17,6 +18,8 @@ class Organization(Base):
 
     id: Mapped[str] = mapped_column(IdString, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Per-workspace settings of integrations, e.g. {"genesy": {"api_key_header": "X-API-Key"}}.
+    settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     date_created: Mapped[datetime] = mapped_column(default=utcnow)
     date_updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

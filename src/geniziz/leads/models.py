@@ -2,13 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from geniziz.db import Base, IdString, Record
-
-Json = JSON().with_variant(JSONB(), "postgresql")
+from geniziz.db import Base, IdString, Json, Record
 
 
 class Lead(Record, Base):

@@ -1,8 +1,8 @@
 """core schema
 
-Revision ID: a4bdde8ec957
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 12:36:25.242760
+Create Date: 2026-11-24 12:38:12.457810
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 import geniziz.db
 
-revision: str = 'a4bdde8ec957'
+revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table('organization',
     sa.Column('id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('date_created', geniziz.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('date_updated', geniziz.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organization'))
@@ -50,6 +51,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('api_key', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_key_user_id'), ['user_id'], unique=False)
+
+    op.create_table('external_ref',
+    sa.Column('id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('organization_id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('source', sa.String(length=50), nullable=False),
+    sa.Column('external_id', sa.String(length=500), nullable=False),
+    sa.Column('record_id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('date_created', geniziz.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_external_ref_organization_id_organization'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_external_ref')),
+    sa.UniqueConstraint('organization_id', 'source', 'external_id', name=op.f('uq_external_ref_organization_id_source_external_id'))
+    )
+    with op.batch_alter_table('external_ref', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_external_ref_record_id'), ['record_id'], unique=False)
 
     op.create_table('membership',
     sa.Column('id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
@@ -301,6 +316,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_membership_user_id'))
 
     op.drop_table('membership')
+    with op.batch_alter_table('external_ref', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_external_ref_record_id'))
+
+    op.drop_table('external_ref')
     with op.batch_alter_table('api_key', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_key_user_id'))
 

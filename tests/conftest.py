@@ -1,0 +1,194 @@
+"""Tests run against a real Geniziz server: `geniziz serve` in a subprocess, real HTTP, a real database.
+
+GENIZIZ_TEST_BACKEND picks the database: `sqlite` (default, a fresh file) or `postgresql` (a fresh
+database created on GENIZIZ_TEST_POSTGRES_URL's server and dropped afterwards). Asking for
+PostgreSQL when it cannot be reached fails the run; it never silently falls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+BACKEND = os.environ.get("GENIZIZ_TEST_BACKEND", "sqlite")
+POSTGRES_ADMIN_URL = os.environ.get("GENIZIZ_TEST_POSTGRES_URL",
+                                    "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- databases -------------------------------------------------------------------------------
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    url = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _postgres_url(name: str) -> str:
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if BACKEND == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'geniziz.db'}"
+        return
+    if BACKEND != "postgresql":
+        pytest.exit(f"GENIZIZ_TEST_BACKEND must be sqlite or postgresql, not {BACKEND!r}", returncode=2)
+    name = f"geniziz_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach PostgreSQL fails the run
+        pytest.exit(f"PostgreSQL was asked for but cannot be reached at {POSTGRES_ADMIN_URL}: {exc}", returncode=3)
+    yield _postgres_url(name)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# --- a running server --------------------------------------------------------------------------
+@dataclass
+class Server:
+    base_url: str
+    bootstrap_key: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    database_url: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(database_url: str, log_path: Path, **env: str) -> Server:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "GENIZIZ_DATABASE_URL": database_url,
+        "GENIZIZ_RATE_LIMIT_READ": "100000/minute",
+        "GENIZIZ_RATE_LIMIT_WRITE": "100000/minute",
+        "GENIZIZ_RATE_LIMIT_HEAVY": "100000/minute",
+        "GENIZIZ_ADMIN_EMAIL": f"admin-{secrets.token_hex(4)}@example.com",
+        "GENIZIZ_LOG_LEVEL": "warning",
+        **env,
+    }
+    log = open(log_path, "wb")  # noqa: SIM115 - the server writes here until it stops
+    process = subprocess.Popen([sys.executable, "-m", "geniziz.cli", "serve", "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT, env=environment)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base}/api/v1/openapi.json", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+    match = re.search(r"API key \(shown once, keep it\): (\S+)", log_path.read_text())
+    return Server(base, match.group(1) if match else "", log_path, process, database_url)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(database_url, tmp_path_factory.mktemp("server") / "server.log")
+    assert srv.bootstrap_key, srv.log()
+    yield srv
+    stop_server(srv)
+    # No request in the whole run may have crashed the server.
+    faults = [line for line in srv.log().splitlines() if "Unhandled error" in line]
+    assert not faults, "server faults during the run:\n" + "\n".join(faults)
+
+
+# --- clients -------------------------------------------------------------------------------------
+class Api(httpx.Client):
+    """An HTTP client for one workspace's API key, rooted at /api/v1."""
+
+    def __init__(self, base_url: str, key: str, **ids: Any) -> None:
+        super().__init__(base_url=f"{base_url}/api/v1", auth=(key, ""), timeout=30)
+        self.server_url = base_url
+        self.key = key
+        self.org_id: str = ids.get("org_id", "")
+        self.user_id: str = ids.get("user_id", "")
+
+    def ok(self, method: str, path: str, status: int | None = None, **kwargs: Any) -> Any:
+        """Send a request, assert success (or `status`) and return the JSON body."""
+        response = self.request(method, path, **kwargs)
+        expected = status or (201 if method.upper() == "POST" else 200)
+        assert response.status_code == expected, f"{method} {path} -> {response.status_code}: {response.text}"
+        return response.json()
+
+    def create(self, resource: str, **body: Any) -> dict[str, Any]:
+        return self.ok("POST", f"/{resource}/", json=body)
+
+    def bad(self, method: str, path: str, field: str | None = None, status: int = 400, **kwargs: Any) -> dict:
+        """Send a request that must fail with `status` in the error envelope (naming `field`, if given)."""
+        response = self.request(method, path, **kwargs)
+        assert response.status_code == status, f"{method} {path} -> {response.status_code}: {response.text}"
+        body = response.json()
+        assert isinstance(body.get("error"), str) and isinstance(body.get("field-errors"), dict), body
+        if field is not None:
+            assert any(name == field or name.startswith(field + ".") for name in body["field-errors"]), body
+        return body
+
+
+def new_workspace(server: Server, name: str = "Test workspace") -> Api:
+    with Api(server.base_url, server.bootstrap_key) as admin:
+        created = admin.ok("POST", "/organization/", json={"name": name})
+    key = created["api_key"]
+    return Api(server.base_url, key["key"], org_id=created["id"], user_id=key["user_id"])
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[Api]:
+    """A fresh workspace (with the default statuses) and its admin's client."""
+    client = new_workspace(server, "Workspace A")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def other(server: Server) -> Iterator[Api]:
+    """A second, unrelated workspace: nothing of `api`'s may be visible or reachable from it."""
+    client = new_workspace(server, "Workspace B")
+    yield client
+    client.close()
+
+
+def member_client(api: Api, email: str | None = None, role: str = "member") -> Api:
+    """Invite a member into `api`'s workspace and return a client with a key of theirs."""
+    email = email or f"member-{secrets.token_hex(4)}@example.com"
+    membership = api.ok("POST", "/membership/", json={"email": email, "role": role})
+    key = api.ok("POST", "/api_key/", json={"name": "for tests", "user_id": membership["user_id"]})
+    return Api(api.server_url, key["key"], org_id=api.org_id, user_id=membership["user_id"])
