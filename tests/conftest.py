@@ -164,10 +164,19 @@ class Api(httpx.Client):
 
 
 def new_workspace(server: Server, name: str = "Test workspace") -> Api:
-    with Api(server.base_url, server.bootstrap_key) as admin:
-        created = admin.ok("POST", "/organization/", json={"name": name})
-    key = created["api_key"]
-    return Api(server.base_url, key["key"], org_id=created["id"], user_id=key["user_id"])
+    """A new workspace whose only member is a new admin user, and that admin's client."""
+    with Api(server.base_url, server.bootstrap_key) as bootstrap:
+        created = bootstrap.ok("POST", "/organization/", json={"name": name})
+    founder_key = created["api_key"]
+    email = f"admin-{secrets.token_hex(5)}@example.com"
+    with Api(server.base_url, founder_key["key"]) as founder:
+        admin = founder.ok("POST", "/membership/", json={"email": email, "role": "admin"})
+        key = founder.ok("POST", "/api_key/", json={"name": "tests", "user_id": admin["user_id"]})
+    client = Api(server.base_url, key["key"], org_id=created["id"], user_id=admin["user_id"])
+    # The bootstrap user leaves, so no user is shared between test workspaces.
+    founder_membership = next(m for m in client.ok("GET", "/membership/")["data"] if m["user_id"] != admin["user_id"])
+    client.ok("DELETE", f"/membership/{founder_membership['id']}/")
+    return client
 
 
 @pytest.fixture

@@ -73,6 +73,14 @@ class ApiGatewayMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         principal = await self.resolver.resolve(key_from_basic(headers.get("authorization")))
         if principal is None:
+            # Failed attempts are counted per client address, which also slows down key guessing.
+            client = (scope.get("client") or ("unknown",))[0]
+            verdict = await self.limiter.hit("read", f"anonymous:{client}", f"anonymous:{client}")
+            extra_headers.update(verdict.headers())
+            if not verdict.allowed:
+                await _send_error(send_with_headers, 429, f"Rate limit exceeded: retry in {verdict.reset} seconds",
+                                  rate_reset=verdict.reset)
+                return
             await _send_error(send_with_headers, 401, "Authentication required: send your API key as the "
                               "HTTP Basic username with an empty password",
                               {"WWW-Authenticate": 'Basic realm="Geniziz"'})

@@ -27,7 +27,10 @@ class MembershipCreate(WriteModel):
 
 
 class MembershipUpdate(WriteModel):
-    role: Role
+    role: Role | None = None
+
+
+MembershipUpdate.not_nullable = frozenset({"role"})  # type: ignore[attr-defined]
 
 
 class MembershipRead(ReadModel):

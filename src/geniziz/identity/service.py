@@ -101,9 +101,10 @@ class MembershipService(CrudService[Membership]):
     async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> Membership:
         ctx.require_admin()
         membership = await self.get(ctx, record_id, for_update=True)
-        if membership.role == "admin" and data["role"] != "admin":
+        role = data.get("role") or membership.role
+        if membership.role == "admin" and role != "admin":
             await self._keep_an_admin(ctx)
-        membership.role = data["role"]
+        membership.role = role
         membership.date_updated = utcnow()
         await ctx.session.flush()
         return membership
