@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("geniziz")
@@ -100,11 +100,6 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = validation_field_errors(list(exc.errors()))
         message = fields.get("body") if "body" in fields and len(fields) == 1 else None
         return error_response(400, message or "Invalid request: " + ", ".join(sorted(fields)), fields)
-
-    @app.exception_handler(ValidationError)
-    async def _model_validation(_request: Request, exc: ValidationError) -> JSONResponse:
-        fields = validation_field_errors(list(exc.errors()))
-        return error_response(400, "Invalid request: " + ", ".join(sorted(fields)), fields)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -278,7 +278,8 @@ class Resource:
                      parent_id: str | None = None) -> dict[str, Any]:
         self._check("update")
         selected = self.selected_fields(fields)
-        data = body.model_dump(exclude_unset=True)
+        # Only the fields sent change; nested values keep their defaults (exclude_unset would drop them).
+        data = body.model_dump(include=body.model_fields_set)
         nulls = {name: "may not be null" for name in getattr(body, "not_nullable", ()) if
                  name in data and data[name] is None}
         if nulls:

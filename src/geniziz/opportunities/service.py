@@ -91,21 +91,30 @@ class LineItemService(CrudService[LineItem]):
     async def create(self, ctx: Ctx, data: dict[str, Any]) -> LineItem:
         if not data.get("opportunity_id"):
             raise APIError(400, "A line item belongs to an opportunity", {"opportunity_id": "required"})
+        opportunity = await self._lock(ctx, data["opportunity_id"])
         item = await super().create(ctx, data)
-        await self._sum_into_value(ctx, item.opportunity_id)
+        await self._sum_into_value(ctx, opportunity)
         return item
 
     async def delete(self, ctx: Ctx, record_id: str) -> None:
-        opportunity_id = (await self.get(ctx, record_id)).opportunity_id
+        opportunity = await self._lock(ctx, (await self.get(ctx, record_id)).opportunity_id)
         await super().delete(ctx, record_id)
-        await self._sum_into_value(ctx, opportunity_id)
+        await self._sum_into_value(ctx, opportunity)
 
-    async def _sum_into_value(self, ctx: Ctx, opportunity_id: str) -> None:
-        """The opportunity's value is the sum of its line items while it has any (locked against races)."""
-        opportunity = await OpportunityService().get(ctx, opportunity_id, for_update=True)
+    async def _lock(self, ctx: Ctx, opportunity_id: str) -> Opportunity:
+        """Lock the opportunity before touching its items, so concurrent changes sum in turn (and
+        the lock is taken before the item's foreign-key share lock, which would deadlock)."""
+        try:
+            return await OpportunityService().get(ctx, opportunity_id, for_update=True)
+        except APIError:
+            raise APIError(400, "Invalid reference: opportunity_id",
+                           {"opportunity_id": f"No opportunity with ID {opportunity_id} in this workspace"}) from None
+
+    async def _sum_into_value(self, ctx: Ctx, opportunity: Opportunity) -> None:
+        """While an opportunity has line items, its value is their sum."""
         count, total = (await ctx.session.execute(
             select(func.count(), func.coalesce(func.sum(LineItem.quantity * LineItem.unit_price), 0))
-            .where(LineItem.opportunity_id == opportunity_id))).one()
+            .where(LineItem.opportunity_id == opportunity.id))).one()
         if count:
             opportunity.value = int(total)
             opportunity.date_updated = utcnow()

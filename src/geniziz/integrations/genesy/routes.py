@@ -1,0 +1,39 @@
+"""The Genesy connection's setting in the main API: which header carries the key (admins only)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from geniziz.api.context import Ctx, read_ctx, write_ctx
+from geniziz.identity.models import Organization
+from geniziz.integrations.genesy.schemas import GenesySettingsRead, GenesySettingsUpdate
+from geniziz.integrations.genesy.settings import BASE_PATH, header_of, with_header
+
+router = APIRouter(tags=["Integrations"])
+PATH = "/integration/genesy/"
+
+
+def _shape(request: Request, org: Organization) -> dict:
+    return GenesySettingsRead(api_key_header=header_of(org.settings), base_path=BASE_PATH,
+                              base_url=str(request.base_url).rstrip("/") + BASE_PATH).model_dump()
+
+
+@router.get(PATH, response_model=GenesySettingsRead, summary="Genesy custom-CRM connection settings (admins)")
+async def get_genesy_settings(request: Request, ctx: Annotated[Ctx, Depends(read_ctx)]) -> JSONResponse:
+    ctx.require_admin()
+    return JSONResponse(_shape(request, await ctx.session.get(Organization, ctx.org_id)))
+
+
+@router.put(PATH, response_model=GenesySettingsRead,
+            summary="Choose the header Genesy sends the API key in (admins)")
+async def update_genesy_settings(request: Request, body: GenesySettingsUpdate,
+                                 ctx: Annotated[Ctx, Depends(write_ctx)]) -> JSONResponse:
+    ctx.require_admin()
+    org = await ctx.session.get(Organization, ctx.org_id, with_for_update=True)
+    org.settings = with_header(org.settings, body.api_key_header)
+    await ctx.session.flush()
+    result = _shape(request, org)
+    await ctx.session.commit()
+    request.app.state.genesy_headers.forget(ctx.org_id)  # this process sees the change at once
+    return JSONResponse(result)
