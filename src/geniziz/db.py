@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 import time
@@ -37,6 +38,14 @@ def _time_ordered_int() -> int:
             if _seq >= 1 << 12:
                 _last_ms, _seq = _last_ms + 1, 0
         return (_last_ms << 80) | (_seq << 68) | secrets.randbits(68)
+
+
+_ID_SHAPE = re.compile(r"^[a-z]{2,8}_[0-9A-Za-z]{22}$")
+
+
+def looks_like_id(value: object) -> bool:
+    """Whether a value has the shape of one of our IDs (anything else cannot name a record)."""
+    return isinstance(value, str) and _ID_SHAPE.match(value) is not None
 
 
 def new_id(prefix: str) -> str:

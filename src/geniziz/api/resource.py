@@ -19,7 +19,7 @@ from sqlalchemy import Select, exists, select
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found, validation_field_errors
 from geniziz.api.schemas import ReadModel, WriteModel, partial_model
-from geniziz.db import Base, new_id, utcnow
+from geniziz.db import Base, looks_like_id, new_id, utcnow
 
 M = TypeVar("M", bound=Base)
 
@@ -37,6 +37,8 @@ class Ref:
     where: Any = None  # an extra SQL condition, e.g. that a status is a lead status
 
     async def exists(self, ctx: Ctx, value: str) -> bool:
+        if not looks_like_id(value):
+            return False
         query = select(self.model.id).where(self.model.id == value, self.model.organization_id == ctx.org_id)
         if self.where is not None:
             query = query.where(self.where)
@@ -54,6 +56,8 @@ class MemberRef(Ref):
     async def exists(self, ctx: Ctx, value: str) -> bool:
         from geniziz.identity.models import Membership
 
+        if not looks_like_id(value):
+            return False
         query = select(exists().where(Membership.user_id == value, Membership.organization_id == ctx.org_id))
         return bool(await ctx.session.scalar(query))
 
@@ -90,6 +94,8 @@ class CrudService(Generic[M]):
         return rows[:limit], len(rows) > limit
 
     async def get(self, ctx: Ctx, record_id: str, *, for_update: bool = False, refresh: bool = False) -> M:
+        if not looks_like_id(record_id):
+            raise not_found(self.label.capitalize())
         query = self.query(ctx).where(self.model.id == record_id)
         if refresh:  # reload what a write changed, relationships included
             query = query.execution_options(populate_existing=True)
@@ -167,7 +173,7 @@ class PageParams(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     limit: int = Field(100, alias="_limit", ge=1, le=MAX_LIMIT, description=f"Page size (1-{MAX_LIMIT}).")
-    skip: int = Field(0, alias="_skip", ge=0, description="Offset for pagination.")
+    skip: int = Field(0, alias="_skip", ge=0, le=10**9, description="Offset for pagination.")
     fields: str | None = Field(None, alias="_fields", description="Comma-separated fields to return.")
 
 

@@ -7,7 +7,9 @@ from typing import Annotated, Any, Optional
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, create_model, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, create_model, field_validator, model_validator,
+)
 
 from geniziz.config import get_settings
 
@@ -27,6 +29,30 @@ class WriteModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        """Text must be storable on every backend: no NUL characters, no lone UTF-16 surrogates."""
+        _check_text(value)
+        return value
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("may not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
 
 # --- timestamps --------------------------------------------------------------------------------
 def format_timestamp(value: datetime) -> str:
@@ -36,7 +62,10 @@ def format_timestamp(value: datetime) -> str:
 
 def _to_utc(value: datetime) -> datetime:
     """Inputs accept any ISO 8601 offset; a time without one is taken as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
 
 
 # Responses: "2026-01-15T09:30:00.000Z". Requests: ISO 8601, normalized to UTC.
@@ -71,7 +100,8 @@ def format_phone(e164: str) -> str:
         return e164
 
 
-EmailAddress = Annotated[str, Field(max_length=320), AfterValidator(normalize_email)]
+EmailAddress = Annotated[str, Field(max_length=320, json_schema_extra={"format": "email"}),
+                         AfterValidator(normalize_email)]
 PhoneNumber = Annotated[str, Field(max_length=40), AfterValidator(normalize_phone)]
 Label = Annotated[str, Field(max_length=50)]
 

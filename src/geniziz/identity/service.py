@@ -11,7 +11,7 @@ from geniziz.api.auth import digest, generate_secret
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found
 from geniziz.api.resource import CrudService, MemberRef
-from geniziz.db import new_id, utcnow
+from geniziz.db import looks_like_id, new_id, utcnow
 from geniziz.identity.models import ApiKey, Membership, Organization, User
 from geniziz.statuses.service import create_default_statuses
 
@@ -66,6 +66,8 @@ class UserService(CrudService[User]):
         return [_with_role(user, role) for user, role in rows[:limit]], len(rows) > limit
 
     async def get(self, ctx: Ctx, record_id: str, *, for_update: bool = False, refresh: bool = False) -> User:
+        if not looks_like_id(record_id):
+            raise not_found("User")
         row = (await ctx.session.execute(self.query(ctx).where(User.id == record_id))).first()
         if row is None:
             raise not_found("User")
