@@ -27,19 +27,16 @@ class ContactService(CrudService[Contact]):
     refs = {"lead_id": Ref(Lead, "lead")}
 
     def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
-        email, phone = filters.pop("email", None), filters.pop("phone", None)
-        if email:
-            try:
-                email = normalize_email(email)
-            except ValueError as exc:
-                raise field_error("email", str(exc)) from None
-            query = query.where(Contact.email_keys.contains(f"|{email.lower()}|", autoescape=True))
-        if phone:
-            try:
-                phone = normalize_phone(phone)
-            except ValueError as exc:
-                raise field_error("phone", str(exc)) from None
-            query = query.where(Contact.phone_keys.contains(f"|{phone}|", autoescape=True))
+        # Exact matches on the normalized form, whatever way the caller wrote the address or number.
+        for name, normalize, column in (("email", normalize_email, Contact.email_keys),
+                                        ("phone", normalize_phone, Contact.phone_keys)):
+            value = filters.pop(name, None)
+            if value:
+                try:
+                    value = normalize(value)
+                except ValueError as exc:
+                    raise field_error(name, str(exc)) from None
+                query = query.where(column.contains(f"|{value.lower()}|", autoescape=True))
         return super().filter(ctx, query, filters)
 
     async def apply(self, ctx: Ctx, obj: Contact, data: dict[str, Any], *, creating: bool) -> None:

@@ -9,11 +9,11 @@ from sqlalchemy.orm import selectinload
 
 from geniziz import events
 from geniziz.api.context import Ctx
-from geniziz.api.errors import APIError
 from geniziz.api.resource import CrudService, MemberRef, Ref
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
 from geniziz.statuses.models import Status
+from geniziz.statuses.service import first_status
 
 
 def search_text(lead: Lead, contacts: list[Contact]) -> str:
@@ -23,14 +23,6 @@ def search_text(lead: Lead, contacts: list[Contact]) -> str:
         parts.append(contact.name or "")
         parts += [e["email"] for e in contact.emails or []] + [p["phone"] for p in contact.phones or []]
     return " ".join(p for p in parts if p).lower()
-
-
-async def default_lead_status(ctx: Ctx) -> str:
-    status_id = await ctx.session.scalar(select(Status.id).where(
-        Status.organization_id == ctx.org_id, Status.kind == "lead").order_by(Status.id).limit(1))
-    if status_id is None:
-        raise APIError(400, "This workspace has no lead status; create one first", {"status_id": "no lead status"})
-    return status_id
 
 
 async def refresh_search_text(ctx: Ctx, lead_id: str) -> None:
@@ -63,7 +55,7 @@ class LeadService(CrudService[Lead]):
     async def apply(self, ctx: Ctx, obj: Lead, data: dict[str, Any], *, creating: bool) -> None:
         old_status = None if creating else obj.status_id
         if creating and not data.get("status_id"):
-            data["status_id"] = await default_lead_status(ctx)
+            data["status_id"] = await first_status(ctx, "lead")
         await super().apply(ctx, obj, data, creating=creating)
         contacts = [] if creating else list(await ctx.session.scalars(select(Contact).where(Contact.lead_id == obj.id)))
         obj.search_text = search_text(obj, contacts)

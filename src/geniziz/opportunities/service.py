@@ -16,6 +16,7 @@ from geniziz.db import utcnow
 from geniziz.leads.models import Lead
 from geniziz.opportunities.models import LineItem, Opportunity
 from geniziz.statuses.models import Status
+from geniziz.statuses.service import first_status
 
 OPPORTUNITY_STATUS = Ref(Status, "opportunity status", Status.kind == "opportunity")
 
@@ -51,7 +52,7 @@ class OpportunityService(CrudService[Opportunity]):
             data.setdefault("owner_id", None)
             data["owner_id"] = data["owner_id"] or ctx.user_id
             if not data.get("status_id"):
-                data["status_id"] = await _first_opportunity_status(ctx)
+                data["status_id"] = await first_status(ctx, "opportunity")
         old_status_id = obj.status_id
         await super().apply(ctx, obj, data, creating=creating)
         if obj.status_id != old_status_id:
@@ -64,14 +65,6 @@ class OpportunityService(CrudService[Opportunity]):
             if not creating:
                 await events.emit(ctx, "opportunity.status_changed", opportunity=obj,
                                   old_status_id=old_status_id, new_status_id=obj.status_id)
-
-
-async def _first_opportunity_status(ctx: Ctx) -> str:
-    status_id = await ctx.session.scalar(select(Status.id).where(
-        Status.organization_id == ctx.org_id, Status.kind == "opportunity").order_by(Status.id).limit(1))
-    if status_id is None:
-        raise APIError(400, "This workspace has no opportunity status", {"status_id": "required"})
-    return status_id
 
 
 async def _has_line_items(ctx: Ctx, opportunity_id: str) -> bool:

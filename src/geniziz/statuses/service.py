@@ -84,6 +84,15 @@ class PipelineService(CrudService[Pipeline]):
             raise APIError(400, f"This pipeline has {in_use} opportunities; move them first", {"id": "pipeline in use"})
 
 
+async def first_status(ctx: Ctx, kind: str) -> str:
+    """The default status for a new lead or opportunity: the first one defined."""
+    status_id = await ctx.session.scalar(select(Status.id).where(
+        Status.organization_id == ctx.org_id, Status.kind == kind).order_by(Status.id).limit(1))
+    if status_id is None:
+        raise APIError(400, f"This workspace has no {kind} status; create one first", {"status_id": f"no {kind} status"})
+    return status_id
+
+
 async def create_default_statuses(session: Any, organization_id: str, user_id: str | None) -> None:
     """A new workspace starts with the usual lead statuses and a "Sales" pipeline."""
     common = {"organization_id": organization_id, "created_by": user_id, "updated_by": user_id}
