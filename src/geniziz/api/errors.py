@@ -69,7 +69,10 @@ def error_response(status: int, message: str | None = None, field_errors: dict[s
 
 def _loc_name(loc: tuple[Any, ...]) -> str:
     """("body", "emails", 0, "email") -> "emails.0.email"; ("query", "_limit") -> "_limit"."""
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [str(p) for p in loc]
+    # Only a leading part says where the value came from (REST); a field may itself be named "query".
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
     # Pydantic names union branches and type tags in the location; they mean nothing to a client.
     parts = [p for p in parts if not p.startswith(("function-", "tagged-union", "list[", "dict[", "str", "int"))
              or p.isdigit()]

@@ -3,9 +3,9 @@ resource of the main API."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, StrictBool, StrictStr
 from pydantic.alias_generators import to_camel
 
 from geniziz.api.schemas import ReadModel, WriteModel
@@ -18,10 +18,10 @@ Text = StrictStr | None
 Id = Annotated[StrictStr, Field(min_length=1, max_length=500)]
 
 
-class GenesyModel(BaseModel):
+class GenesyModel(WriteModel):
     # Genesy may add fields at any time: ignore what we do not know, but insist on the types we read.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
-                              str_strip_whitespace=True)
+    # (WriteModel still refuses text no backend can store.)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
 # --- tasks ---------------------------------------------------------------------------------------------
@@ -30,7 +30,7 @@ class TaskIn(GenesyModel):
 
     subject: Text = None
     description: Text = None
-    type: Text = Field(None, description="call, email, meeting or to_do; any other type is kept as to_do.")
+    type: Text = Field(None, description="call, email, meeting or to_do; any other type is stored as to_do.")
     owner_id: Text = Field(None, description="A Geniziz user ID or a member's email.")
     due_date: Text = Field(None, description="ISO 8601, e.g. 2024-01-15T10:00:00Z.")
     contact_id: Text = Field(None, description="A Geniziz contact ID (the task goes on its lead) or a lead ID.")
@@ -114,6 +114,21 @@ class AssociationIn(GenesyModel):
 
 class AssociationsIn(GenesyModel):
     associations: Annotated[list[AssociationIn], Field(max_length=BATCH_LIMIT)]
+
+
+# --- activities ---------------------------------------------------------------------------------------
+class ActivityIn(GenesyModel):
+    type: Annotated[StrictStr, Field(min_length=1, max_length=50, description=(
+        "EMAIL (a Geniziz email), LINKEDIN, LINKEDIN_INMAIL, LINKEDIN_CONNECTION or another channel "
+        "(a channel message on that channel)."))]
+    subject: Text = None
+    body: Text = None
+    direction: Text = Field(None, description="INBOUND or OUTBOUND (the default).")
+    owner_id: Text = None
+    occurred_at: Text = None
+    contact_id: Text = None
+    company_id: Text = None
+    metadata: dict[str, Any] | None = Field(None, description="metadata.messageId makes logging idempotent.")
 
 
 # --- the workspace setting, under /api/v1 ------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Genesy's tasks and users, translated to and from the task and user resources REST uses.
+"""Genesy's tasks and users, translated to and from the task and user resources REST uses, and the
+ID and name translation the other Genesy modules share.
 
 Business rules (assignment defaults, the lead of a contact, completion and its event) stay in
 TaskService; this module only maps Genesy's names and IDs onto Geniziz's.
@@ -6,24 +7,22 @@ TaskService; this module only maps Genesy's names and IDs onto Geniziz's.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error
-from geniziz.api.resource import MAX_LIMIT, MemberRef, Ref
+from geniziz.api.resource import MAX_LIMIT, REGISTRY, MemberRef, Ref, Resource
 from geniziz.contacts.models import Contact
-from geniziz.identity.resources import user as user_resource
 from geniziz.identity.service import user_by_email
 from geniziz.integrations.genesy.schemas import TaskIn
 from geniziz.leads.models import Lead
 from geniziz.tasks.models import TASK_TYPES, Task
-from geniziz.tasks.resources import task as task_resource
 
-# Genesy's field for each Geniziz field, so error messages name what Genesy sent.
-GENESY_NAMES = {
-    "text": "subject", "due_date": "dueDate", "assigned_to": "ownerId", "owner_id": "ownerId",
-    "contact_id": "contactId", "lead_id": "companyId", "is_complete": "completed", "url": "domain",
-}
+# Genesy's name for each task field, so that error messages name what Genesy sent.
+TASK_NAMES = {"text": "subject", "due_date": "dueDate", "assigned_to": "ownerId", "contact_id": "contactId",
+              "lead_id": "companyId", "is_complete": "completed"}
 # Genesy's task type is free text; these spellings mean one of ours, anything else is a to-do.
 _TYPE_SYNONYMS = {"todo": "to_do", "to-do": "to_do", "to do": "to_do", "task": "to_do",
                   "phone": "call", "phone_call": "call", "mail": "email", "e-mail": "email"}
@@ -31,11 +30,25 @@ _TYPE_SYNONYMS = {"todo": "to_do", "to-do": "to_do", "to do": "to_do", "task": "
 _contact_ref, _lead_ref = Ref(Contact, "contact"), Ref(Lead, "lead")
 
 
-def task_type(value: str) -> str:
-    key = value.strip().lower()
-    return key if key in TASK_TYPES else _TYPE_SYNONYMS.get(key, "to_do")
+def _tasks() -> Resource:
+    # Looked up when called: importing a domain's resources here would register them out of order.
+    return REGISTRY["task"]
 
 
+@contextmanager
+def genesy_names(names: dict[str, str], prefix: str = "") -> Iterator[None]:
+    """Re-raise the services' field errors under the names Genesy sent (text -> subject, ...)."""
+    try:
+        yield
+    except APIError as exc:
+        if not exc.field_errors:
+            raise
+        # "emails.0.email" -> "email": Genesy sent one value where Geniziz keeps a list.
+        fields = {prefix + names.get(name.split(".")[0], name): why for name, why in exc.field_errors.items()}
+        raise APIError(exc.status, "Invalid request: " + ", ".join(sorted(fields)), fields) from None
+
+
+# --- Genesy's IDs -> ours -------------------------------------------------------------------------------
 async def resolve_owner(ctx: Ctx, value: str, field: str) -> str:
     """A member's user ID, given their user ID or their email."""
     if await MemberRef().exists(ctx, value):
@@ -51,6 +64,26 @@ async def resolve_lead(ctx: Ctx, value: str, field: str) -> str:
     if not await _lead_ref.exists(ctx, value):
         raise field_error(field, f"No lead with ID {value} in this workspace")
     return value
+
+
+async def contact_or_lead(ctx: Ctx, value: str | None, company_lead: str | None) -> dict[str, Any]:
+    """Genesy's contactId, which may name a contact or a lead, as contact_id and lead_id."""
+    if not value:
+        return {"contact_id": None}
+    if await _contact_ref.exists(ctx, value):
+        # Without a companyId the service puts the record on the contact's lead; with one, it checks they agree.
+        return {"contact_id": value, "lead_id": company_lead}
+    if await _lead_ref.exists(ctx, value):
+        if company_lead and company_lead != value:
+            raise field_error("companyId", "does not match the lead given as contactId")
+        return {"contact_id": None, "lead_id": value}
+    raise field_error("contactId", f"No contact or lead with ID {value} in this workspace")
+
+
+# --- tasks ----------------------------------------------------------------------------------------------
+def task_type(value: str) -> str:
+    key = value.strip().lower()
+    return key if key in TASK_TYPES else _TYPE_SYNONYMS.get(key, "to_do")
 
 
 async def task_data(ctx: Ctx, body: TaskIn) -> dict[str, Any]:
@@ -72,22 +105,8 @@ async def task_data(ctx: Ctx, body: TaskIn) -> dict[str, Any]:
     if "company_id" in sent:
         data["lead_id"] = await resolve_lead(ctx, body.company_id, "companyId") if body.company_id else None
     if "contact_id" in sent:
-        data.update(await _contact_or_lead(ctx, body.contact_id, data.get("lead_id")))
+        data.update(await contact_or_lead(ctx, body.contact_id, data.get("lead_id")))
     return data
-
-
-async def _contact_or_lead(ctx: Ctx, value: str | None, company_lead: str | None) -> dict[str, Any]:
-    # Genesy has one "contact/lead" notion: accept either a contact ID or a lead ID.
-    if not value:
-        return {"contact_id": None}
-    if await _contact_ref.exists(ctx, value):
-        # Without a companyId, TaskService puts the task on the contact's lead; with one, it checks they agree.
-        return {"contact_id": value, "lead_id": company_lead}
-    if await _lead_ref.exists(ctx, value):
-        if company_lead and company_lead != value:
-            raise field_error("companyId", "does not match the lead given as contactId")
-        return {"contact_id": None, "lead_id": value}
-    raise field_error("contactId", f"No contact or lead with ID {value} in this workspace")
 
 
 def genesy_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -100,59 +119,62 @@ def genesy_task(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def task_not_found(task_id: str) -> APIError:
-    return APIError(404, "Task not found", detail=f"No task exists with ID: {task_id}")
-
-
 async def get_task(ctx: Ctx, task_id: str) -> dict[str, Any]:
     try:
-        return genesy_task(await task_resource.get(ctx, task_id))
+        # Our IDs are printable ASCII; anything else cannot name a task (nor be sent to the database).
+        if task_id.isascii() and task_id.isprintable():
+            return genesy_task(await _tasks().get(ctx, task_id))
     except APIError as exc:
-        raise task_not_found(task_id) if exc.status == 404 else exc from None
+        if exc.status != 404:
+            raise
+    raise APIError(404, "Task not found", detail=f"No task exists with ID: {task_id}")
 
 
 async def create_task(ctx: Ctx, body: TaskIn) -> dict[str, Any]:
-    data = await task_data(ctx, body)
-    return genesy_task(await task_resource.create(ctx, task_resource.parse(task_resource.create_schema, data)))
+    tasks = _tasks()
+    with genesy_names(TASK_NAMES):
+        return genesy_task(await tasks.create(ctx, tasks.parse(tasks.create_schema, await task_data(ctx, body))))
 
 
 async def update_task(ctx: Ctx, task_id: str, body: TaskIn) -> dict[str, Any]:
     await get_task(ctx, task_id)  # an unknown task is a 404 before anything in the body is checked
-    data = await task_data(ctx, body)
-    return genesy_task(await task_resource.update(ctx, task_id,
-                                                  task_resource.parse(task_resource.update_schema, data)))
+    tasks = _tasks()
+    with genesy_names(TASK_NAMES):
+        data = tasks.parse(tasks.update_schema, await task_data(ctx, body))
+        return genesy_task(await tasks.update(ctx, task_id, data))
 
 
-async def _tasks(ctx: Ctx, ids: list[str], *, for_update: bool = False) -> list[Task]:
+async def _find_tasks(ctx: Ctx, ids: list[str], *, for_update: bool = False) -> list[Task]:
     """This workspace's tasks among ``ids``, in the order asked, each once; other IDs are left out."""
     ids = list(dict.fromkeys(ids))
     if not ids:
         return []
-    query = task_resource.service.query(ctx).where(Task.id.in_(ids))
-    if for_update:
-        query = query.with_for_update(of=Task)
+    query = _tasks().service.query(ctx).where(Task.id.in_(ids))
+    if for_update:  # in ID order, so that two batches over the same tasks cannot deadlock
+        query = query.order_by(Task.id).with_for_update(of=Task)
     found = {task.id: task for task in await ctx.session.scalars(query)}
     return [found[i] for i in ids if i in found]
 
 
 async def get_tasks(ctx: Ctx, ids: list[str]) -> list[dict[str, Any]]:
-    return [genesy_task(task_resource.serialize(task)) for task in await _tasks(ctx, ids)]
+    return [genesy_task(_tasks().serialize(task)) for task in await _find_tasks(ctx, ids)]
 
 
 async def complete_tasks(ctx: Ctx, ids: list[str], completed: bool) -> list[dict[str, Any]]:
     """Set ``completed`` on every known task in one transaction: all of them change, or none."""
-    service = task_resource.service
-    updated = [await service.update(ctx, task.id, {"is_complete": completed})
-               for task in await _tasks(ctx, ids, for_update=True)]
-    result = [genesy_task(task_resource.serialize(task)) for task in updated]
+    tasks = _tasks()
+    updated = [await tasks.service.update(ctx, task.id, {"is_complete": completed})
+               for task in await _find_tasks(ctx, ids, for_update=True)]
+    result = [genesy_task(tasks.serialize(task)) for task in updated]
     await ctx.session.commit()
     return result
 
 
+# --- users ----------------------------------------------------------------------------------------------
 async def members(ctx: Ctx) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while True:
-        users, has_more = await user_resource.service.list(ctx, {}, MAX_LIMIT, len(out))
+        users, has_more = await REGISTRY["user"].service.list(ctx, {}, MAX_LIMIT, len(out))
         out += [{"id": u.id, "name": u.name or u.email, "email": u.email} for u in users]
         if not has_more:
             return out
