@@ -95,3 +95,17 @@ def test_two_server_processes_share_one_budget_through_redis(server: Server, tmp
     finally:
         stop_server(first)
         stop_server(second)
+
+
+def test_mcp_and_genesy_draw_on_the_same_budgets(server: Server, limited: Server) -> None:
+    api = fresh(server, limited)
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    codes = [httpx.post(f"{limited.base_url}/mcp/", json=ping, headers=headers, auth=(api.key, "")).status_code
+             for _ in range(3)]
+    assert 429 not in codes
+    assert api.post("/lead/", json={"name": "no budget left"}).status_code == 429  # writes: 3 per minute
+    refused = httpx.post(f"{limited.base_url}/mcp/", json=ping, headers=headers, auth=(api.key, ""))
+    assert refused.status_code == 429 and "retry-after" in refused.headers
+    genesy = httpx.post(f"{limited.base_url}/genesy/tasks", json={"subject": "x"}, headers={"X-API-Key": api.key})
+    assert genesy.status_code == 429

@@ -67,6 +67,9 @@ def error_response(status: int, message: str | None = None, field_errors: dict[s
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "none", "list", "dict", "date", "datetime", "decimal"}
+
+
 def _loc_name(loc: tuple[Any, ...]) -> str:
     """("body", "emails", 0, "email") -> "emails.0.email"; ("query", "_limit") -> "_limit"."""
     parts = [str(p) for p in loc]
@@ -74,8 +77,7 @@ def _loc_name(loc: tuple[Any, ...]) -> str:
     if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
     # Pydantic names union branches and type tags in the location; they mean nothing to a client.
-    parts = [p for p in parts if not p.startswith(("function-", "tagged-union", "list[", "dict[", "str", "int"))
-             or p.isdigit()]
+    parts = [p for p in parts if "[" not in p and p not in _TYPE_TAGS]
     return ".".join(parts) or "body"
 
 

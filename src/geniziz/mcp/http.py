@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.datastructures import Headers
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from geniziz.api.auth import KeyResolver, key_from_basic, key_from_bearer
 from geniziz.api.errors import APIError, error_response
+from geniziz.api.ratelimit import RateLimiter
 from geniziz.db import Database
 from geniziz.mcp.scopes import SCOPE_HEADER
 from geniziz.mcp.scopes import Scope as McpScope
@@ -27,8 +28,9 @@ PATHS = ("/mcp", "/mcp/")
 class McpEndpoint:
     """The ASGI app behind /mcp and /mcp/."""
 
-    def __init__(self, db: Database, resolver: KeyResolver) -> None:
+    def __init__(self, db: Database, resolver: KeyResolver, limiter: RateLimiter) -> None:
         self.resolver = resolver
+        self.limiter = limiter
         self.manager = StreamableHTTPSessionManager(build_server(db), json_response=True, stateless=True)
 
     @asynccontextmanager
@@ -59,14 +61,30 @@ class McpEndpoint:
         except APIError as exc:
             await error_response(exc.status, exc.message, exc.field_errors)(scope, receive, send)
             return
+        # Tool calls count as writes: one budget covers reads and writes, which a single POST can be.
+        verdict = await self.limiter.hit("write", principal.api_key_id, principal.organization_id)
+        if not verdict.allowed:
+            await error_response(429, f"Rate limit exceeded: retry in {verdict.reset} seconds",
+                                 headers=verdict.headers(), rate_reset=verdict.reset)(scope, receive, send)
+            return
         state = scope.setdefault("state", {})
         state["principal"], state["mcp_scope"] = principal, mcp_scope
-        await self.manager.handle_request(scope, receive, send)
+        await self.manager.handle_request(scope, receive, _with_headers(send, verdict.headers()))
+
+
+def _with_headers(send: Send, headers: dict[str, str]) -> Send:
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []),
+                                  *((k.lower().encode(), v.encode()) for k, v in headers.items())]
+        await send(message)
+
+    return sender
 
 
 def mount(app: FastAPI) -> McpEndpoint:
     """Serve MCP at /mcp and /mcp/ (both, no redirect); run ``endpoint.run()`` in the app's lifespan."""
-    endpoint = McpEndpoint(app.state.db, app.state.key_resolver)
+    endpoint = McpEndpoint(app.state.db, app.state.key_resolver, app.state.rate_limiter)
     for path in PATHS:
         app.add_route(path, endpoint, include_in_schema=False)  # type: ignore[arg-type]
     return endpoint

@@ -21,7 +21,7 @@ from geniziz import __version__
 from geniziz.api.auth import KEY_PREFIX, Principal
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, validation_field_errors
-from geniziz.api.ratelimit import RateLimiter, endpoint_group
+from geniziz.api.ratelimit import endpoint_group
 from geniziz.integrations.genesy import activities, prospects, schemas, service
 from geniziz.integrations.genesy.settings import BASE_PATH, DEFAULT_HEADER, HeaderCache
 
@@ -48,7 +48,7 @@ async def authenticate(request: Request) -> Principal:
         if expected.lower() != name:
             misplaced = expected
             continue
-        verdict = await state.genesy_limiter.hit(endpoint_group(request.method, request.url.path, b""),
+        verdict = await state.rate_limiter.hit(endpoint_group(request.method, request.url.path, b""),
                                                   principal.api_key_id, principal.organization_id)
         if not verdict.allowed:
             raise APIError(429, "Rate limit exceeded", detail=f"Retry in {verdict.reset} seconds",
@@ -207,5 +207,4 @@ def mount_genesy(app: FastAPI) -> None:
     genesy = create_genesy_app()
     genesy.state = app.state
     app.state.genesy_headers = HeaderCache(app.state.db, app.state.settings.auth_cache_seconds)
-    app.state.genesy_limiter = RateLimiter(app.state.settings)
     app.mount(BASE_PATH, genesy)
