@@ -45,6 +45,56 @@ def _membership(api: Api) -> tuple[str, str | None]:
     return api.create("membership", email=f"m-{secrets.token_hex(4)}@example.com")["id"], None
 
 
+# --- activities --------------------------------------------------------------------------------------
+ACTIVITY_DEFAULTS: dict[str, dict[str, object]] = {
+    "note": {"note": "Spoke with them"},
+    "call": {"duration": 60},
+    "email": {"subject": "Hello"},
+    "sms": {"text": "Hi there"},
+    "meeting": {"title": "Demo", "starts_at": "2026-01-15T09:30:00Z"},
+    "channel_message": {"channel": "whatsapp", "text": "Hi"},
+}
+
+
+def make_activity(api: Api, kind: str = "note", **body: object) -> dict:
+    """A writable activity of `kind` on `lead_id` (or the contact's lead, or a new lead)."""
+    if not body.get("lead_id") and not body.get("contact_id"):
+        body["lead_id"] = make_lead(api)["id"]
+    return api.ok("POST", f"/activity/{kind}/", json={**ACTIVITY_DEFAULTS.get(kind, {}), **body})
+
+
+def make_custom_activity_type(api: Api, **body: object) -> dict:
+    return api.create("custom_activity_type", **{"name": f"Visit {secrets.token_hex(3)}",
+                                                  "fields": [{"name": "rating", "type": "number"}], **body})
+
+
+def generated(api: Api, kind: str, lead_id: str) -> list[dict]:
+    """The generated activities of `kind` on a lead, newest first."""
+    return api.ok("GET", f"/activity/{kind}/", params={"lead_id": lead_id})["data"]
+
+
+def _status_change(api: Api, kind: str) -> tuple[str, str | None]:
+    lead = make_lead(api)
+    status_id = api.ok("GET", f"/status/{kind}/")["data"][-1]["id"]
+    if kind == "lead":
+        api.ok("PUT", f"/lead/{lead['id']}/", json={"status_id": status_id})
+    else:
+        opportunity = make_opportunity(api, lead_id=lead["id"])
+        api.ok("PUT", f"/opportunity/{opportunity['id']}/", json={"status_id": status_id})
+    return generated(api, f"status_change/{kind}", lead["id"])[0]["id"], None
+
+
+def _task_completed(api: Api) -> tuple[str, str | None]:
+    task = make_task(api)
+    api.ok("PUT", f"/task/{task['id']}/", json={"is_complete": True})
+    return generated(api, "task_completed", task["lead_id"])[0]["id"], None
+
+
+def _custom_activity(api: Api) -> tuple[str, str | None]:
+    kind = make_custom_activity_type(api)
+    return make_activity(api, "custom", custom_activity_type_id=kind["id"], fields={"rating": 5})["id"], None
+
+
 FACTORIES: dict[str, Factory] = {
     # --- core
     "lead": lambda api: (make_lead(api)["id"], None),
@@ -59,5 +109,15 @@ FACTORIES: dict[str, Factory] = {
     "membership": _membership,
     "api_key": lambda api: (api.create("api_key", name="extra")["id"], None),
     # --- activities (add below)
+    "activity": lambda api: (make_activity(api)["id"], None),
+    **{f"activity/{kind}": (lambda kind: lambda api: (make_activity(api, kind)["id"], None))(kind)
+       for kind in ACTIVITY_DEFAULTS},
+    "activity/custom": _custom_activity,
+    "activity/emailthread": lambda api: (make_activity(api, "email")["thread_id"], None),
+    "activity/created": lambda api: (generated(api, "created", make_lead(api)["id"])[0]["id"], None),
+    "activity/status_change/lead": lambda api: _status_change(api, "lead"),
+    "activity/status_change/opportunity": lambda api: _status_change(api, "opportunity"),
+    "activity/task_completed": _task_completed,
+    "custom_activity_type": lambda api: (make_custom_activity_type(api)["id"], None),
     # --- integrations (add below)
 }

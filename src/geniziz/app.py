@@ -20,6 +20,8 @@ from geniziz.api.resource import REGISTRY
 from geniziz.api.rest import resource_router
 from geniziz.config import Settings, get_settings
 from geniziz.db import Database
+from geniziz.integrations.genesy.interface import mount_genesy
+from geniziz.mcp import mount as mount_mcp
 
 # Each domain declares its resources (and any custom routes) in these modules. Order = docs order.
 DOMAINS = [
@@ -27,8 +29,10 @@ DOMAINS = [
     "geniziz.contacts",
     "geniziz.opportunities",
     "geniziz.tasks",
+    "geniziz.activities",
     "geniziz.statuses",
     "geniziz.identity",
+    "geniziz.integrations.genesy",
 ]
 # Models that no resource declares but the schema needs.
 MODEL_MODULES = ["geniziz.integrations.models"]
@@ -68,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with mcp.run():
+            yield
         await db.dispose()
 
     app = FastAPI(
@@ -80,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.settings = settings
     app.state.key_resolver = KeyResolver(db, settings.auth_cache_seconds)
+    # One budget per key and workspace, whichever door (REST, Genesy, MCP) the request comes through.
+    app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
 
     # Custom routes first: a fixed path like /lead/merge/ must win over /lead/{id}/.
@@ -88,7 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for resource in REGISTRY.values():
         app.include_router(resource_router(resource), prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
-    app.add_middleware(ApiGatewayMiddleware, resolver=app.state.key_resolver, limiter=RateLimiter(settings))
+    mount_genesy(app)  # /genesy: Genesy's custom-CRM interface, with its own auth and error shape
+    mcp = mount_mcp(app)  # /mcp and /mcp/: the MCP server for AI agents
+    app.add_middleware(ApiGatewayMiddleware, resolver=app.state.key_resolver, limiter=app.state.rate_limiter)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

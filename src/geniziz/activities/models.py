@@ -40,8 +40,10 @@ class Activity(Record, Base):
     status: Mapped[str | None] = mapped_column(String(20))
     thread_id: Mapped[str | None] = mapped_column(
         IdString, ForeignKey("email_thread.id", ondelete="SET NULL"), index=True)
+    # The service refuses to delete a type in use; NO ACTION rather than RESTRICT so that deleting a
+    # whole workspace, which cascades to both tables in one statement, still works.
     custom_activity_type_id: Mapped[str | None] = mapped_column(
-        IdString, ForeignKey("custom_activity_type.id", ondelete="RESTRICT"), index=True)
+        IdString, ForeignKey("custom_activity_type.id"), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
 
 

@@ -328,6 +328,16 @@ class TaskCompletedRead(ActivityRead):
     task_text: str | None = None
 
 
+# --- updates: PUT changes only the fields sent; these may not be cleared -----------------------------
+ALWAYS_SET = {"lead_id", "user_id", "activity_at"}
+NoteUpdate = partial_model(NoteCreate, "NoteUpdate", not_null=ALWAYS_SET)
+CallUpdate = partial_model(CallCreate, "CallUpdate", not_null=ALWAYS_SET)
+EmailUpdate = partial_model(EmailCreate, "EmailUpdate", not_null=ALWAYS_SET | {"status"})
+SmsUpdate = partial_model(SmsCreate, "SmsUpdate", not_null=ALWAYS_SET | {"status"})
+MeetingUpdate = partial_model(MeetingCreate, "MeetingUpdate", not_null=ALWAYS_SET)
+ChannelMessageUpdate = partial_model(ChannelMessageCreate, "ChannelMessageUpdate", not_null=ALWAYS_SET)
+CustomUpdate = partial_model(CustomCreate, "CustomUpdate", not_null=ALWAYS_SET)
+
 # Which schema shapes an item of the unified stream.
 READ_SCHEMAS: dict[str, type[ActivityRead]] = {
     "note": NoteRead, "call": CallRead, "email": EmailRead, "sms": SmsRead, "meeting": MeetingRead,

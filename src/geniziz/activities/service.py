@@ -25,7 +25,7 @@ from geniziz.api.resource import CrudService, MemberRef, Ref
 from geniziz.api.schemas import InputTimestamp
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact
-from geniziz.db import new_id, utcnow
+from geniziz.db import looks_like_id, new_id, utcnow
 from geniziz.leads.models import Lead
 
 # Stored as columns (filtered or sorted on); every other field of a type goes into `data` (JSON).
@@ -206,8 +206,10 @@ class EmailService(MessageService):
 
     async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> Activity:
         before = (await self.get(ctx, record_id, for_update=True)).thread_id
+        for thread_id in sorted({before, data.get("thread_id")} - {None}):  # lock both ends of a move in order
+            await ctx.session.get(EmailThread, thread_id, with_for_update=True)
         obj = await super().update(ctx, record_id, data)
-        for thread_id in sorted({before, obj.thread_id} - {None}):  # a fixed order: no lock cycles
+        for thread_id in sorted({before, obj.thread_id} - {None}):
             await refresh_thread(ctx, thread_id)
         return obj
 
@@ -257,8 +259,9 @@ class MeetingService(ActivityService):
         starts, ends = as_datetime(current(obj, data, "starts_at")), as_datetime(current(obj, data, "ends_at"))
         if starts is None:
             raise field_error("starts_at", "required")
-        if ends is not None and ends <= starts:
-            raise field_error("ends_at", "must be after starts_at")
+        if ends is not None and ends <= starts:  # name the field that was sent
+            raise (field_error("ends_at", "must be after starts_at") if "ends_at" in data
+                   else field_error("starts_at", "must be before ends_at"))
         if "starts_at" in data and not data.get("activity_at"):
             data["activity_at"] = starts  # a meeting happens when it starts
         if data.get("attendees"):
@@ -334,8 +337,8 @@ async def _custom_value(ctx: Ctx, definition: dict[str, Any], value: Any) -> Any
             raise ValueError("must be text (at most 20000 characters)")
         return value
     if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
-            raise ValueError("must be a number")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= 1e15:  # NaN too
+            raise ValueError("must be a number between -1e15 and 1e15")
         return value
     if kind == "boolean":
         if not isinstance(value, bool):
@@ -391,7 +394,7 @@ class CustomActivityTypeService(CrudService[CustomActivityType]):
 
 
 # --- generated activities ---------------------------------------------------------------------------
-async def record_activity(ctx: Ctx, activity_type: str, *, lead_id: str | None, contact_id: str | None = None,
+def record_activity(ctx: Ctx, activity_type: str, *, lead_id: str | None, contact_id: str | None = None,
                           activity_at: datetime | None = None, **fields: Any) -> Activity:
     """Write a system activity in the caller's transaction: it commits (or not) with its cause."""
     activity = Activity(id=new_id(ActivityService.prefix), organization_id=ctx.org_id, type=activity_type,
@@ -412,6 +415,8 @@ class EmailThreadService(CrudService[EmailThread]):
 
     async def get(self, ctx: Ctx, record_id: str, *, for_update: bool = False, refresh: bool = False) -> EmailThread:
         """One thread with its emails (lists show only the summary)."""
+        if not looks_like_id(record_id):
+            raise not_found("Email thread")
         query = self.query(ctx).where(EmailThread.id == record_id).options(selectinload(EmailThread.emails))
         thread = (await ctx.session.scalars(query)).first()
         if thread is None:

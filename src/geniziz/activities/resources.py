@@ -1,0 +1,115 @@
+"""The Activity group: the unified stream, one resource per type, email threads and custom types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel
+
+from geniziz.activities import handlers  # noqa: F401 - registers the generated activities' handlers
+from geniziz.activities import schemas as s
+from geniziz.activities import service
+from geniziz.api.context import Ctx
+from geniziz.api.resource import Resource, parse_fields, register
+
+READ_ONLY = frozenset({"list", "get"})
+
+
+def _names(*schemas: type[BaseModel]) -> frozenset[str]:
+    names = set().union(*(schema.model_fields for schema in schemas))
+    return frozenset(names - {"type_"} | {"_type"})
+
+
+def _by_name(fields: set[str] | None) -> set[str] | None:
+    return None if fields is None else {"type_" if name == "_type" else name for name in fields}
+
+
+@dataclass
+class ActivityResource(Resource):
+    """A resource whose reads carry `_type` (the field `type_`, dumped by its alias).
+
+    ``per_type``: the unified stream shapes each item with its own type's schema. ``detail_schema``:
+    a single read shows more than a list item (an email thread with its emails).
+    """
+
+    per_type: bool = False
+    detail_schema: type[BaseModel] | None = None
+
+    @cached_property
+    def field_names(self) -> frozenset[str]:  # type: ignore[override]
+        return _names(*s.READ_SCHEMAS.values()) if self.per_type else _names(self.read_schema)
+
+    def selected_fields(self, raw: str | None) -> set[str] | None:
+        return _by_name(parse_fields(raw, self.field_names))
+
+    def serialize(self, obj: Any, fields: set[str] | None = None) -> dict[str, Any]:
+        schema = s.READ_SCHEMAS.get(obj.type, s.ActivityRead) if self.per_type else self.read_schema
+        return schema.model_validate(obj).model_dump(mode="json", include=fields, by_alias=True)
+
+    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None,
+                  parent_id: str | None = None) -> dict[str, Any]:
+        if self.detail_schema is None:
+            return await super().get(ctx, record_id, fields, parent_id)
+        self._check("get")
+        selected = _by_name(parse_fields(fields, _names(self.detail_schema)))
+        obj = await self.service.get(ctx, record_id)
+        return self.detail_schema.model_validate(obj).model_dump(mode="json", include=selected, by_alias=True)
+
+
+def _typed(name: str, title: str, svc: service.ActivityService, read: type[s.ActivityRead],
+           create: type[s.WriteModel] | None = None, update: type[BaseModel] | None = None,
+           filters: type[BaseModel] = s.ActivityFilters, description: str = "") -> ActivityResource:
+    return register(ActivityResource(
+        name=f"activity/{name}", title=title, service=svc, read_schema=read, create_schema=create,
+        update_schema=update, filters=filters, operations=READ_ONLY if create is None else Resource.operations,
+        description=description or f"{title} records, newest first (by activity_at)."))
+
+
+stream = register(ActivityResource(
+    name="activity", title="Activity", service=service.ActivityService(), read_schema=s.ActivityRead,
+    filters=s.StreamFilters, operations=frozenset({"list"}), per_type=True,
+    description="The unified timeline: every type of activity, newest first (by activity_at). Each item carries "
+                "`_type` and its type's fields. Deleting a lead deletes its activities."))
+
+note = _typed("note", "Note activity", service.NoteService(), s.NoteRead, s.NoteCreate, s.NoteUpdate,
+              description="Notes. note_html is sanitized; note (plain text) is derived from it when only it is sent.")
+call = _typed("call", "Call activity", service.ActivityService("call"), s.CallRead, s.CallCreate, s.CallUpdate,
+              s.CallFilters)
+email = _typed("email", "Email activity", service.EmailService(), s.EmailRead, s.EmailCreate, s.EmailUpdate,
+               s.EmailFilters, description="Emails, newest first. Each belongs to an email thread. The status "
+                                           "a client sets is stored; changes must follow the delivery life cycle.")
+sms = _typed("sms", "SMS activity", service.SmsService(), s.SmsRead, s.SmsCreate, s.SmsUpdate, s.SmsFilters)
+meeting = _typed("meeting", "Meeting activity", service.MeetingService(), s.MeetingRead, s.MeetingCreate,
+                 s.MeetingUpdate, description="Meetings, newest first. activity_at follows starts_at; attendees "
+                                              "are matched to contacts by email.")
+channel_message = _typed("channel_message", "Channel message activity", service.ActivityService("channel_message"),
+                         s.ChannelMessageRead, s.ChannelMessageCreate, s.ChannelMessageUpdate, s.MessageFilters)
+custom = _typed("custom", "Custom activity", service.CustomService(), s.CustomRead, s.CustomCreate, s.CustomUpdate,
+                s.CustomFilters, description="Activities of a custom activity type; fields are checked against it.")
+
+emailthread = register(ActivityResource(
+    name="activity/emailthread", title="Emailthread activity", service=service.EmailThreadService(),
+    read_schema=s.EmailThreadRead, detail_schema=s.EmailThreadDetail, filters=s.EmailThreadFilters,
+    operations=READ_ONLY,
+    description="Emails grouped by thread, latest conversation first. Getting one thread also returns its "
+                "`emails`, oldest first."))
+
+# Written by the system when something happens; clients read them (POST, PUT, DELETE answer 405).
+created = _typed("created", "Created activity", service.ActivityService("created"), s.CreatedRead,
+                 description="A lead or contact was created: by whom and through what (api, mcp, genesy, ...).")
+lead_status_change = _typed("status_change/lead", "Lead status change activity",
+                            service.ActivityService("status_change/lead"), s.LeadStatusChangeRead)
+opportunity_status_change = _typed("status_change/opportunity", "Opportunity status change activity",
+                                   service.ActivityService("status_change/opportunity"),
+                                   s.OpportunityStatusChangeRead)
+task_completed = _typed("task_completed", "Task completed activity", service.ActivityService("task_completed"),
+                        s.TaskCompletedRead, description="One per completion of a task. A task without a lead "
+                                                         "gives an activity without one.")
+
+custom_activity_type = register(Resource(
+    name="custom_activity_type", title="Custom activity type", service=service.CustomActivityTypeService(),
+    read_schema=s.CustomActivityTypeRead, create_schema=s.CustomActivityTypeCreate,
+    update_schema=s.CustomActivityTypeUpdate,
+    description="Types of custom activities and their fields. A type that has activities cannot be deleted."))
