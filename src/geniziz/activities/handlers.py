@@ -17,14 +17,14 @@ from geniziz.statuses.models import Status
 @events.on("lead.created")
 async def lead_created(ctx: Ctx, lead: Any) -> None:
     record_activity(ctx, "created", lead_id=lead.id, activity_at=lead.date_created,
-                          object_type="lead", object_id=lead.id, source=ctx.via)
+                    object_type="lead", object_id=lead.id, source=ctx.via)
 
 
 @events.on("contact.created")
 async def contact_created(ctx: Ctx, contact: Any) -> None:
     record_activity(ctx, "created", lead_id=contact.lead_id, contact_id=contact.id,
-                          activity_at=contact.date_created, object_type="contact", object_id=contact.id,
-                          source=ctx.via)
+                    activity_at=contact.date_created, object_type="contact", object_id=contact.id,
+                    source=ctx.via)
 
 
 async def _status_fields(ctx: Ctx, old_status_id: str | None, new_status_id: str) -> dict[str, Any]:
@@ -38,7 +38,7 @@ async def _status_fields(ctx: Ctx, old_status_id: str | None, new_status_id: str
 async def lead_status_changed(ctx: Ctx, lead: Any, old_status_id: str | None, new_status_id: str) -> None:
     if old_status_id != new_status_id:
         record_activity(ctx, "status_change/lead", lead_id=lead.id,
-                              **await _status_fields(ctx, old_status_id, new_status_id))
+                        **await _status_fields(ctx, old_status_id, new_status_id))
 
 
 @events.on("opportunity.status_changed")
@@ -46,12 +46,12 @@ async def opportunity_status_changed(ctx: Ctx, opportunity: Any, old_status_id: 
                                      new_status_id: str) -> None:
     if old_status_id != new_status_id:
         record_activity(ctx, "status_change/opportunity", lead_id=opportunity.lead_id,
-                              contact_id=opportunity.contact_id, opportunity_id=opportunity.id,
-                              **await _status_fields(ctx, old_status_id, new_status_id))
+                        contact_id=opportunity.contact_id, opportunity_id=opportunity.id,
+                        **await _status_fields(ctx, old_status_id, new_status_id))
 
 
 @events.on("task.completed")
 async def task_completed(ctx: Ctx, task: Any) -> None:
     # A task from Genesy may have no lead: its completion is then on the workspace stream only.
     record_activity(ctx, "task_completed", lead_id=task.lead_id, contact_id=task.contact_id,
-                          activity_at=task.date_completed, task_id=task.id, task_text=task.text)
+                    activity_at=task.date_completed, task_id=task.id, task_text=task.text)

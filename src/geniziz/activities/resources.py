@@ -8,9 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from geniziz.activities import handlers  # noqa: F401 - registers the generated activities' handlers
+from geniziz.activities import (
+    handlers,  # noqa: F401 - registers the generated activities' handlers
+    service,
+)
 from geniziz.activities import schemas as s
-from geniziz.activities import service
 from geniziz.api.context import Ctx
 from geniziz.api.resource import Resource, parse_fields, register
 

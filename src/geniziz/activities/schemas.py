@@ -15,7 +15,13 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from geniziz.activities.models import Activity
 from geniziz.api.schemas import (
-    EmailAddress, InputTimestamp, PhoneNumber, ReadModel, Timestamp, WriteModel, partial_model,
+    EmailAddress,
+    InputTimestamp,
+    PhoneNumber,
+    ReadModel,
+    Timestamp,
+    WriteModel,
+    partial_model,
 )
 
 # --- values ----------------------------------------------------------------------------------------

@@ -8,7 +8,14 @@ from typing import Annotated, Any, Optional
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, create_model, field_validator, model_validator,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    create_model,
+    field_validator,
+    model_validator,
 )
 
 from geniziz.config import get_settings
@@ -142,7 +149,7 @@ class PhoneOut(ReadModel):
     phone_formatted: str | None = None
 
     @model_validator(mode="after")
-    def _format(self) -> "PhoneOut":
+    def _format(self) -> PhoneOut:
         self.phone_formatted = format_phone(self.phone)
         return self
 

@@ -5,7 +5,15 @@ from typing import Annotated
 from pydantic import Field
 
 from geniziz.api.schemas import (
-    EmailEntry, EmailOut, PhoneEntry, PhoneOut, ReadModel, Timestamp, UrlEntry, WriteModel, partial_model,
+    EmailEntry,
+    EmailOut,
+    PhoneEntry,
+    PhoneOut,
+    ReadModel,
+    Timestamp,
+    UrlEntry,
+    WriteModel,
+    partial_model,
 )
 
 

@@ -30,5 +30,5 @@ class Lead(Record, Base):
     # Lower-cased name, contact names, emails and phones: what the `query` filter matches.
     search_text: Mapped[str] = mapped_column(Text, default="")
 
-    contacts: Mapped[list["Contact"]] = relationship(  # noqa: F821
+    contacts: Mapped[list[Contact]] = relationship(  # noqa: F821
         "Contact", order_by="Contact.id", lazy="raise", viewonly=True)

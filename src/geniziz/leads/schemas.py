@@ -5,7 +5,15 @@ from typing import Annotated
 from pydantic import Field
 
 from geniziz.api.schemas import (
-    AddressEntry, EmailEntry, EmailOut, PhoneEntry, PhoneOut, ReadModel, Timestamp, WriteModel, partial_model,
+    AddressEntry,
+    EmailEntry,
+    EmailOut,
+    PhoneEntry,
+    PhoneOut,
+    ReadModel,
+    Timestamp,
+    WriteModel,
+    partial_model,
 )
 from geniziz.contacts.schemas import ContactRead
 

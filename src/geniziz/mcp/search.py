@@ -14,8 +14,8 @@ from sqlalchemy import String, cast, func, or_
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
-from geniziz.api.schemas import normalize_phone
 from geniziz.api.resource import REGISTRY
+from geniziz.api.schemas import normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
 
