@@ -1,5 +1,5 @@
 """The activities benchmark still runs (tiny sizes). It checks that the script works and prints its table, not
-the figures; docs/activities.md says how to measure. It needs PostgreSQL, so it runs on that backend only."""
+the figures; the README says how to measure. It needs PostgreSQL, so it runs on that backend only."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The lead score: 0-100, with the reasons behind it. Served by REST (GET /lead/{id}/score/) and MCP.
 
 ``gather`` reads the facts in one service call; ``compute`` is a pure function of them, so the
-formula (documented in docs/mcp.md) is tested without a database. The dependency on activities is
+formula (documented in the README) is tested without a database. The dependency on activities is
 kept to the ``Activity`` columns lead_id, type, direction, status and activity_at, and to the list
 of types people write (``WRITABLE_TYPES``; generated ones such as status changes do not count).
 """
