@@ -13,8 +13,7 @@ from geniziz.activities import (
     service,
 )
 from geniziz.activities import schemas as s
-from geniziz.api.context import Ctx
-from geniziz.api.resource import Resource, parse_fields, register
+from geniziz.api.resource import Resource, register
 
 READ_ONLY = frozenset({"list", "get"})
 
@@ -32,32 +31,25 @@ def _by_name(fields: set[str] | None) -> set[str] | None:
 class ActivityResource(Resource):
     """A resource whose reads carry `_type` (the field `type_`, dumped by its alias).
 
-    ``per_type``: the unified stream shapes each item with its own type's schema. ``detail_schema``:
-    a single read shows more than a list item (an email thread with its emails).
+    ``per_type``: the unified stream shapes each item with its own type's schema.
     """
 
     per_type: bool = False
-    detail_schema: type[BaseModel] | None = None
 
     @cached_property
     def field_names(self) -> frozenset[str]:  # type: ignore[override]
         return _names(*s.READ_SCHEMAS.values()) if self.per_type else _names(self.read_schema)
 
-    def selected_fields(self, raw: str | None) -> set[str] | None:
-        return _by_name(parse_fields(raw, self.field_names))
+    def schema_fields(self, schema: type[BaseModel]) -> frozenset[str]:
+        return _names(schema)
 
-    def serialize(self, obj: Any, fields: set[str] | None = None) -> dict[str, Any]:
-        schema = s.READ_SCHEMAS.get(obj.type, s.ActivityRead) if self.per_type else self.read_schema
+    def selected_fields(self, raw: str | None, schema: type[BaseModel] | None = None) -> set[str] | None:
+        return _by_name(super().selected_fields(raw, schema))
+
+    def serialize(self, obj: Any, fields: set[str] | None = None, schema: type[BaseModel] | None = None) -> dict[str, Any]:
+        if schema is None:
+            schema = s.READ_SCHEMAS.get(obj.type, s.ActivityRead) if self.per_type else self.read_schema
         return schema.model_validate(obj).model_dump(mode="json", include=fields, by_alias=True)
-
-    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None,
-                  parent_id: str | None = None) -> dict[str, Any]:
-        if self.detail_schema is None:
-            return await super().get(ctx, record_id, fields, parent_id)
-        self._check("get")
-        selected = _by_name(parse_fields(fields, _names(self.detail_schema)))
-        obj = await self.service.get(ctx, record_id)
-        return self.detail_schema.model_validate(obj).model_dump(mode="json", include=selected, by_alias=True)
 
 
 def _typed(name: str, title: str, svc: service.ActivityService, read: type[s.ActivityRead],

@@ -210,6 +210,8 @@ class Resource:
     parent: Parent | None = None
     # Admin and identity resources are REST-only; everything else is also an MCP resource.
     mcp: bool = True
+    # What a single read returns, when it shows more than a list item does (default: read_schema).
+    detail_schema: type[ReadModel] | None = None
     list_query: type[BaseModel] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -219,20 +221,23 @@ class Resource:
         bases = (PageParams,) if self.filters is NoFilters else (self.filters, PageParams)
         self.list_query = create_model(f"{self.title.replace(' ', '')}ListQuery", __base__=bases)
 
+    def schema_fields(self, schema: type[BaseModel]) -> frozenset[str]:
+        return frozenset(schema.model_fields) | frozenset(schema.model_computed_fields)
+
     @property
     def field_names(self) -> frozenset[str]:
-        return frozenset(self.read_schema.model_fields) | frozenset(self.read_schema.model_computed_fields)
+        return self.schema_fields(self.read_schema)
 
     @property
     def filter_names(self) -> list[str]:
         return list(self.filters.model_fields)
 
     # -- shaping
-    def selected_fields(self, raw: str | None) -> set[str] | None:
-        return parse_fields(raw, self.field_names)
+    def selected_fields(self, raw: str | None, schema: type[BaseModel] | None = None) -> set[str] | None:
+        return parse_fields(raw, self.schema_fields(schema) if schema else self.field_names)
 
-    def serialize(self, obj: Any, fields: set[str] | None = None) -> dict[str, Any]:
-        return self.read_schema.model_validate(obj).model_dump(mode="json", include=fields)
+    def serialize(self, obj: Any, fields: set[str] | None = None, schema: type[BaseModel] | None = None) -> dict[str, Any]:
+        return (schema or self.read_schema).model_validate(obj).model_dump(mode="json", include=fields)
 
     # -- parsing raw input (MCP, scripts); REST gets the same models through FastAPI
     def parse(self, schema: type[BaseModel] | None, raw: Any) -> BaseModel:
@@ -262,10 +267,10 @@ class Resource:
 
     async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
         self._check("get")
-        selected = self.selected_fields(fields)
+        selected = self.selected_fields(fields, self.detail_schema)
         obj = await self.service.get(ctx, record_id)
         self._same_parent(obj, parent_id)
-        return self.serialize(obj, selected)
+        return self.serialize(obj, selected, self.detail_schema)
 
     async def create(self, ctx: Ctx, body: BaseModel, fields: str | None = None,
                      parent_id: str | None = None) -> dict[str, Any]:

@@ -50,7 +50,8 @@ def resource_router(res: Resource) -> APIRouter:
             return JSONResponse(await res.list(ctx, query, parent_id))
 
     if "get" in ops:
-        @router.get(one, response_model=Read, summary=f"Get a {title}", operation_id=f"get_{_op_name(res)}")
+        @router.get(one, response_model=res.detail_schema or Read, summary=f"Get a {title}",
+                    operation_id=f"get_{_op_name(res)}")
         async def get_record(id: str, params: Annotated[FieldsParam, Query()], ctx: Ctx = Depends(read_ctx),
                              parent_id: Any = Depends(parent_dep)) -> JSONResponse:
             return JSONResponse(await res.get(ctx, id, params.fields, parent_id))
