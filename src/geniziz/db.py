@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -174,6 +174,3 @@ class Database:
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
 
-
-def session_factory(db: Database, *, write: bool) -> async_sessionmaker[AsyncSession]:
-    return db.write_session if write else db.read_session

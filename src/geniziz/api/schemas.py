@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
 
 import phonenumbers
@@ -78,7 +78,6 @@ def _to_utc(value: datetime) -> datetime:
 # Responses: "2026-01-15T09:30:00.000Z". Requests: ISO 8601, normalized to UTC.
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
 InputTimestamp = Annotated[datetime, AfterValidator(_to_utc)]
-Day = date
 
 
 # --- contact data --------------------------------------------------------------------------------
