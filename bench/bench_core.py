@@ -645,8 +645,8 @@ async def measure(server: Server, seeded: Seeded, args: argparse.Namespace) -> b
     for conc in concs:
         rates = [f.rps for f in all_floor[conc] if f.n]
         if rates:
-            print(f"floor drift at concurrency {conc}: chunks ranged {min(rates):,.0f}-{max(rates):,.0f} req/s "
-                  f"(max/min {max(rates) / min(rates):.2f}; near 1 = a steady machine)")
+            print(f"floor drift at concurrency {conc}: its {len(rates)} chunks ranged {min(rates):,.0f}-{max(rates):,.0f} "
+                  f"req/s (max/min {max(rates) / min(rates):.2f}): how much the machine varied during the run")
     results = [r for r, _ in pairs]
     failed = [r for r in results if r.errors]
     for r in failed:
