@@ -16,6 +16,10 @@ from geniziz.statuses.models import Status
 from geniziz.statuses.service import first_status
 
 
+# The lead's own fields that search_text reads.
+SEARCHED_FIELDS = frozenset({"name", "url", "emails", "phones"})
+
+
 def search_text(lead: Lead, contacts: list[Contact]) -> str:
     parts: list[str] = [lead.name or "", lead.url or ""]
     parts += [e["email"] for e in lead.emails or []] + [p["phone"] for p in lead.phones or []]
@@ -57,8 +61,10 @@ class LeadService(CrudService[Lead]):
         if creating and not data.get("status_id"):
             data["status_id"] = await first_status(ctx, "lead")
         await super().apply(ctx, obj, data, creating=creating)
-        contacts = [] if creating else list(await ctx.session.scalars(select(Contact).where(Contact.lead_id == obj.id)))
-        obj.search_text = search_text(obj, contacts)
+        if creating or data.keys() & SEARCHED_FIELDS:  # other changes leave the search text as it is
+            contacts = [] if creating else list(await ctx.session.scalars(
+                select(Contact).where(Contact.lead_id == obj.id)))
+            obj.search_text = search_text(obj, contacts)
         if not creating and obj.status_id != old_status:
             await events.emit(ctx, "lead.status_changed", lead=obj, old_status_id=old_status,
                               new_status_id=obj.status_id)

@@ -49,8 +49,7 @@ class OpportunityService(CrudService[Opportunity]):
             raise APIError(400, "This opportunity's value is the sum of its line items",
                            {"value": "set by line items; change them instead"})
         if creating:
-            data.setdefault("owner_id", None)
-            data["owner_id"] = data["owner_id"] or ctx.user_id
+            data["owner_id"] = data.get("owner_id") or ctx.user_id
             if not data.get("status_id"):
                 data["status_id"] = await first_status(ctx, "opportunity")
         old_status_id = obj.status_id

@@ -35,11 +35,11 @@ class StatusService(CrudService[Status]):
         from geniziz.leads.models import Lead
         from geniziz.opportunities.models import Opportunity
 
-        user = Lead if self.kind == "lead" else Opportunity
-        in_use = await ctx.session.scalar(select(func.count()).select_from(user).where(
-            user.organization_id == ctx.org_id, user.status_id == obj.id))
+        holder = Lead if self.kind == "lead" else Opportunity
+        in_use = await ctx.session.scalar(select(func.count()).select_from(holder).where(
+            holder.organization_id == ctx.org_id, holder.status_id == obj.id))
         if in_use:
-            raise APIError(400, f"This status is used by {in_use} {user.__tablename__} record(s); move them "
+            raise APIError(400, f"This status is used by {in_use} {holder.__tablename__} record(s); move them "
                                 "to another status first", {"id": "status in use"})
         if self.kind == "lead":
             remaining = await ctx.session.scalar(select(func.count()).select_from(Status).where(
