@@ -12,16 +12,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from geniziz import __version__
-from geniziz.api.auth import KeyResolver
-from geniziz.api.errors import ERROR_RESPONSES, install_error_handlers
-from geniziz.api.middleware import API_PREFIX, ApiGatewayMiddleware
+from geniziz.api.errors import ERROR_RESPONSES
+from geniziz.api.gateway import API_PREFIX, REST, Gateway, install_error_handlers
 from geniziz.api.ratelimit import RateLimiter
 from geniziz.api.resource import REGISTRY
 from geniziz.api.rest import resource_router
 from geniziz.config import Settings, get_settings
 from geniziz.db import Database
+from geniziz.identity.keys import KeyResolver
 from geniziz.integrations.genesy.interface import mount_genesy
 from geniziz.mcp import mount as mount_mcp
+from geniziz.mcp.http import SURFACE as MCP_SURFACE
 
 # Each domain declares its resources (and any custom routes) in these modules. Order = docs order.
 DOMAINS = [
@@ -95,9 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for resource in REGISTRY.values():
         app.include_router(resource_router(resource), prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
-    mount_genesy(app)  # /genesy: Genesy's custom-CRM interface, with its own auth and error shape
+    genesy = mount_genesy(app)  # /genesy: Genesy's custom-CRM interface, with its own key header and error shape
     mcp = mount_mcp(app)  # /mcp and /mcp/: the MCP server for AI agents
-    app.add_middleware(ApiGatewayMiddleware, resolver=app.state.key_resolver, limiter=app.state.rate_limiter)
+    # One entrance for every surface: request IDs, paths, body size, keys, rate limits, faults.
+    app.add_middleware(Gateway, surfaces=[REST, genesy, MCP_SURFACE], fallback=REST, resolver=app.state.key_resolver,
+                       limiter=app.state.rate_limiter, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger("geniziz")
 
 
 class APIError(Exception):
@@ -61,12 +54,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_response(status: int, message: str | None = None, field_errors: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    body = {"error": message or _REASONS.get(status, "Error"), "field-errors": field_errors or {}, **extra}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 _TYPE_TAGS = {"str", "int", "float", "bool", "none", "list", "dict", "date", "datetime", "decimal"}
 
 
@@ -93,31 +80,3 @@ def validation_field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
         message = message.removeprefix("Value error, ")
         out.setdefault(name, message)
     return out
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(APIError)
-    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = validation_field_errors(list(exc.errors()))
-        message = fields.get("body") if "body" in fields and len(fields) == 1 else None
-        return error_response(400, message or "Invalid request: " + ", ".join(sorted(fields)), fields)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else None
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"No such endpoint: {request.url.path}"
-        elif exc.status_code == 405 and detail == "Method Not Allowed":
-            detail = f"{request.method} is not allowed on {request.url.path}"
-        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _server_fault(request: Request, exc: Exception) -> JSONResponse:
-        request_id = request.scope.get("state", {}).get("request_id", "-")
-        log.exception("Unhandled error in %s %s [request %s]", request.method, request.url.path, request_id)
-        return error_response(500, f"Internal server error (request {request_id})",
-                              headers={"X-Request-ID": request_id})
