@@ -25,7 +25,7 @@ from tests.factories import FACTORIES, make_contact, make_lead, make_opportunity
 load_domains()
 T = TypeVar("T")
 
-READ_TOOLS = {"list_records", "get_record", "search", "lead_score"}
+READ_TOOLS = {"describe_resource", "list_records", "get_record", "search", "lead_score"}
 SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task"}
 ALL_TOOLS = SAFE_TOOLS | {"delete_record"}
 IDENTITY = {"user", "membership", "api_key", "organization", "role", "credential"}
@@ -129,7 +129,16 @@ def test_tools_listed_per_scope(api: Api, scope: str | None, expected: set[str])
     for name, tool in tools.items():
         assert tool.input_schema["type"] == "object" and tool.description, name
         assert tool.annotations.read_only_hint is (name in READ_TOOLS)
-        assert tool.annotations.destructive_hint is (name == "delete_record")
+        assert tool.annotations.destructive_hint is (None if name in READ_TOOLS else name == "delete_record")
+
+
+def test_the_tool_list_fits_in_an_agents_context(api: Api) -> None:
+    """Every tool an agent may use, at the widest scope, costs it under 8,000 characters (about 2,000 tokens)."""
+    response = post(api, body={"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+                    **{"Authorization": f"Bearer {api.key}", "Geniziz-Scope": "write_destructive"})
+    tools = response.json()["result"]["tools"]
+    assert {tool["name"] for tool in tools} == ALL_TOOLS
+    assert len(json.dumps(tools)) < 8000
 
 
 def test_generic_tools_derive_resources_from_the_registry(api: Api) -> None:
@@ -139,29 +148,73 @@ def test_generic_tools_derive_resources_from_the_registry(api: Api) -> None:
         enum = tools[name].input_schema["properties"]["resource"]["enum"]
         assert enum == mcp_resources(operation), name
         assert not IDENTITY & set(enum), name
-        for resource in enum:  # each resource is described, with what matters for this operation
-            assert f"- {resource} (" in tools[name].description
-    listing = tools["list_records"].description
-    assert "filters: status_id" in listing and "fields: id, name, url" in listing
+    described = tools["describe_resource"].input_schema["properties"]["resource"]["enum"]
+    assert described == [r.name for r in REGISTRY.values() if r.mcp]
     assert "activity/call" in tools["create_record"].input_schema["properties"]["resource"]["enum"]
-    assert "name*: string" in tools["create_record"].description  # required fields are marked
+
+
+def test_describe_resource_answers_for_every_resource(api: Api) -> None:
+    """Derived from the tool list: each resource an agent can name is described, with what its operations take."""
+    mcp = Mcp(api, "read")
+    names = mcp.tools()["describe_resource"].input_schema["properties"]["resource"]["enum"]
+    assert {"lead", "contact", "opportunity/line_item", "activity/call", "status/lead"} <= set(names)
+    for name in names:
+        about = mcp.call("describe_resource", resource=name)
+        resource = REGISTRY[name]
+        assert about["resource"] == name and about["operations"] == sorted(resource.operations)
+        assert about["fields"] and "id" in about["fields"], name
+        assert ("filters" in about) is ("list" in resource.operations), name
+        assert ("create_body" in about) is (name in mcp_resources("create") and resource.create_schema is not None)
+        assert about["example"]["tool"] in ("create_record", "list_records")
+        assert about["example"]["arguments"]["resource"] == name
+        assert ("parent_id" in about["example"]["arguments"]) is (resource.parent is not None), name
+    lead = mcp.call("describe_resource", resource="lead")
+    assert lead["fields"] == list(make_lead(api))  # the keys a lead shows, in order
+    assert "status_id: string" in lead["filters"] and "query: string" in lead["filters"]
+    assert "name*: string" in lead["create_body"] and "name: string" in lead["update_body"]  # * marks required
+    assert "emails: [{email*, type}]" in lead["create_body"]
+    assert lead["example"] == {"tool": "create_record", "arguments": {"resource": "lead", "body": {"name": "Name"}}}
+    mcp.fail("describe_resource", "resource", resource="membership")
+    mcp.fail("describe_resource", "resource", resource="leads")
+
+
+def test_describe_resource_examples_run(api: Api) -> None:
+    """Each example works as given once its placeholder IDs name real records."""
+    mcp = Mcp(api, "write_safe")
+    ids = {'"lead ID"': f'"{make_lead(api)["id"]}"', '"opportunity ID"': f'"{make_opportunity(api)["id"]}"'}
+    ran = []
+    for name in mcp.tools()["describe_resource"].input_schema["properties"]["resource"]["enum"]:
+        text = json.dumps(mcp.call("describe_resource", resource=name)["example"])
+        for placeholder, real in ids.items():
+            text = text.replace(placeholder, real)
+        if " ID" in text:  # e.g. a custom activity type's ID
+            continue
+        example = json.loads(text)
+        is_error, body = mcp.raw(example["tool"], **example["arguments"])
+        if is_error:  # a rule beyond the schema (a note needs a note): the refusal names what to add
+            assert body["field-errors"], (name, body)
+        else:
+            ran.append(name)
+    assert {"lead", "contact", "opportunity/line_item", "task", "activity/call", "status/lead", "pipeline",
+            "activity/emailthread"} <= set(ran)
 
 
 def test_a_resource_registered_later_is_offered_with_no_mcp_change() -> None:
+    from geniziz.mcp.catalog import describe_resource
     from geniziz.mcp.server import TOOLS  # in-process: the definitions come from the registry as it is
 
     probe = dataclasses.replace(REGISTRY["status/lead"], name="probe/thing", title="Probe thing")
     hidden = dataclasses.replace(probe, name="probe/secret", mcp=False)
     REGISTRY[probe.name], REGISTRY[hidden.name] = probe, hidden
     try:
-        for name in ("list_records", "get_record", "create_record", "update_record", "delete_record"):
-            definition = TOOLS[name].definition()
-            assert "probe/thing" in definition.input_schema["properties"]["resource"]["enum"]
-            assert "- probe/thing (Probe thing)" in definition.description
-            assert "probe/secret" not in definition.description
+        for name in ("describe_resource", "list_records", "get_record", "create_record", "update_record",
+                     "delete_record"):
+            enum = TOOLS[name].definition().input_schema["properties"]["resource"]["enum"]
+            assert "probe/thing" in enum and "probe/secret" not in enum
+        assert describe_resource(probe)["title"] == "Probe thing"
     finally:
         del REGISTRY[probe.name], REGISTRY[hidden.name]
-    assert "probe/thing" not in TOOLS["list_records"].definition().description
+    assert "probe/thing" not in TOOLS["list_records"].definition().input_schema["properties"]["resource"]["enum"]
 
 
 # --- the generic tools ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from geniziz import __version__
+from geniziz.api.action import action_router
 from geniziz.api.errors import ERROR_RESPONSES
 from geniziz.api.gateway import API_PREFIX, REST, Gateway, install_error_handlers
 from geniziz.api.ratelimit import RateLimiter
@@ -40,17 +41,17 @@ MODEL_MODULES = ["geniziz.integrations.models"]
 
 
 def load_domains() -> list[Any]:
-    """Import every domain's resource declarations (filling REGISTRY) and return its custom routers.
+    """Import every domain's declarations (filling REGISTRY and ACTIONS) and return its custom routers.
 
-    A domain may have ``resources.py`` (declarations), ``routes.py`` (a ``router`` of custom
-    actions), or both.
+    A domain may have ``resources.py`` (resources), ``actions.py`` (actions), ``routes.py`` (a
+    ``router`` of other custom routes), or any of them.
     """
     for module in MODEL_MODULES:
         importlib.import_module(module)
     routers = []
     for domain in DOMAINS:
         found = False
-        for part in ("resources", "routes"):
+        for part in ("resources", "actions", "routes"):
             try:
                 module = importlib.import_module(f"{domain}.{part}")
             except ModuleNotFoundError as exc:
@@ -61,7 +62,7 @@ def load_domains() -> list[Any]:
             if part == "routes":
                 routers.append(module.router)
         if not found:
-            raise RuntimeError(f"domain {domain} has neither resources.py nor routes.py")
+            raise RuntimeError(f"domain {domain} has no resources.py, actions.py or routes.py")
     return routers
 
 
@@ -90,8 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
 
-    # Custom routes first: a fixed path like /lead/merge/ must win over /lead/{id}/.
-    for router in custom_routers:
+    # Custom routes and actions first: a fixed path like /lead/merge/ must win over /lead/{id}/.
+    for router in [*custom_routers, action_router()]:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for resource in REGISTRY.values():
         app.include_router(resource_router(resource), prefix=API_PREFIX, responses=ERROR_RESPONSES)

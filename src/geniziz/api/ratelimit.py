@@ -14,14 +14,17 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
+from geniziz.api.action import rate_group
 from geniziz.config import Settings
 
 GROUPS = ("read", "write", "heavy")
 
 
 def endpoint_group(method: str, path: str, query_string: bytes) -> str:
-    """Search and reports are heavy; other GETs read; everything else writes."""
-    if "/report/" in path or b"query=" in query_string:
+    """An action's declared group; else searches (``query=``) are heavy, other GETs read, the rest write."""
+    if declared := rate_group(method, path):
+        return declared
+    if b"query=" in query_string:
         return "heavy"
     return "read" if method in ("GET", "HEAD", "OPTIONS") else "write"
 

@@ -1,7 +1,7 @@
 """The resources MCP can reach, read from the registry at call time, and their description for agents.
 
 Nothing here names a resource: a resource registered later (with ``mcp=True``) shows up in the
-generic tools' enums and descriptions without any change to this package.
+generic tools' enums and in describe_resource without any change to this package.
 """
 
 from __future__ import annotations
@@ -36,22 +36,45 @@ def mcp_resource(name: str) -> Resource:
     return resource
 
 
-def describe(operation: str) -> str:
-    """One paragraph per resource allowing ``operation``: what it is and the fields that matter here."""
-    return "\n".join(_describe_one(r, operation) for r in mcp_resources(operation))
+def describe_resource(resource: Resource) -> dict[str, Any]:
+    """What an agent needs before filtering or writing: fields, filters, bodies (* = required), an example."""
+    about: dict[str, Any] = {"resource": resource.name, "title": resource.title,
+                             "description": resource.description, "operations": sorted(resource.operations)}
+    if resource.parent:
+        about["parent"] = f"pass parent_id: the ID of its {resource.parent.name}"
+    about["fields"] = read_fields(resource.read_schema)
+    if "list" in resource.operations:
+        about["filters"] = summarize(resource.filters) if resource.filter_names else "(none)"
+    for operation, attribute in _BODY.items():
+        if _supports(resource, operation):
+            about[f"{operation}_body"] = summarize(getattr(resource, attribute), required=operation == "create")
+    about["example"] = example(resource)
+    return about
 
 
-def _describe_one(resource: Resource, operation: str) -> str:
-    about = "" if operation == "get" else f". {resource.description}".rstrip(". ")  # get: list_records has it
-    lines = [f"- {resource.name} ({resource.title})"
-             + (f", nested under {resource.parent.name}: pass parent_id" if resource.parent else "") + about + "."]
-    if operation in ("list", "get"):
-        lines.append("  fields: " + ", ".join(read_fields(resource.read_schema)))
-    if operation == "list" and resource.filter_names:
-        lines.append("  filters: " + summarize(resource.filters))
-    if operation in _BODY:
-        lines.append("  body: " + summarize(getattr(resource, _BODY[operation]), required=operation == "create"))
-    return "\n".join(lines)
+def example(resource: Resource) -> dict[str, Any]:
+    """A call an agent can adapt: create with the required fields (and the lead it belongs to), else a list."""
+    where = {"resource": resource.name} | ({"parent_id": f"{resource.parent.name} ID"} if resource.parent else {})
+    if _supports(resource, "create"):
+        schema = resource.create_schema.model_json_schema()  # type: ignore[union-attr]
+        properties = schema["properties"]
+        wanted = [name for name in properties if name in schema.get("required", ()) or name == "lead_id"]
+        body = {name: _sample(name, properties[name], schema.get("$defs", {})) for name in wanted}
+        return {"tool": "create_record", "arguments": where | {"body": body}}
+    return {"tool": "list_records", "arguments": where | {"_limit": 10}}
+
+
+def _sample(name: str, prop: dict[str, Any], defs: dict[str, Any]) -> Any:
+    kind = _type(prop, defs).split("|")[0]
+    samples: dict[str, Any] = {"integer": 1, "number": 1, "boolean": True, "date-time": "2026-01-15T09:30:00Z",
+                               "date": "2026-01-15", "email": "jane@example.com", "uri": "https://example.com"}
+    if kind in samples:
+        return samples[kind]
+    if kind.startswith("[") or kind.startswith("{"):
+        return [] if kind.startswith("[") else {}
+    if kind == "string":
+        return f"{name.removesuffix('_id')} ID" if name.endswith("_id") else name.replace("_", " ").capitalize()
+    return kind  # an enum's first value or a constant
 
 
 def read_fields(schema: type[BaseModel]) -> list[str]:

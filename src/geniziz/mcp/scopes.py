@@ -1,34 +1,26 @@
-"""Geniziz-Scope: what an MCP request may do. Each scope includes the ones before it."""
+"""Geniziz-Scope: the header that says what an MCP connection may do (the ``Scope`` actions declare)."""
 
 from __future__ import annotations
 
-from enum import Enum
-
+from geniziz.api.action import Scope
 from geniziz.api.errors import APIError
 
 SCOPE_HEADER = "geniziz-scope"
 
+__all__ = ["SCOPE_HEADER", "Scope", "from_header"]
 
-class Scope(str, Enum):
-    READ = "read"  # list, get, search, score
-    WRITE_SAFE = "write_safe"  # + create, update, log, complete
-    WRITE_DESTRUCTIVE = "write_destructive"  # + delete, merge and other irreversible actions
 
-    @property
-    def rank(self) -> int:
-        return list(Scope).index(self)
+def from_header(value: str | None) -> Scope:
+    """A missing header means read; anything but the three values is a 400."""
+    if value is None:
+        return Scope.READ
+    try:
+        return Scope(value.strip())
+    except ValueError:
+        raise APIError(400, f"Invalid Geniziz-Scope header {value!r}: send one of "
+                            + ", ".join(s.value for s in Scope),
+                       {"Geniziz-Scope": "one of " + ", ".join(s.value for s in Scope)}) from None
 
-    def allows(self, needed: Scope) -> bool:
-        return self.rank >= needed.rank
 
-    @classmethod
-    def from_header(cls, value: str | None) -> Scope:
-        """A missing header means read; anything but the three values is a 400."""
-        if value is None:
-            return cls.READ
-        try:
-            return cls(value.strip())
-        except ValueError:
-            raise APIError(400, f"Invalid Geniziz-Scope header {value!r}: send one of "
-                                + ", ".join(s.value for s in cls),
-                           {"Geniziz-Scope": "one of " + ", ".join(s.value for s in cls)}) from None
+# mcp/http.py still calls Scope.from_header; the parsing stays here, where the header belongs.
+Scope.from_header = staticmethod(from_header)  # type: ignore[attr-defined]

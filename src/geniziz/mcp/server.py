@@ -28,10 +28,11 @@ log = logging.getLogger("geniziz.mcp")
 INSTRUCTIONS = (
     "Geniziz is a sales CRM. Leads (companies) have contacts, opportunities, tasks and activities. Use search "
     "to find a lead or contact by name, email, phone or URL; the generic tools (list_records, get_record, "
-    "create_record, update_record, delete_record) reach every resource, listed in their descriptions. "
-    "Records and errors are those of the Geniziz REST API; money is in cents. The Geniziz-Scope header of "
-    "this connection decides which tools you have: read, write_safe (create and update) or write_destructive "
-    "(delete)."
+    "create_record, update_record, delete_record) reach every resource named in their resource enum. Before "
+    "filtering or writing a resource, call describe_resource for its fields, filters, body fields (* = "
+    "required) and an example. Records and errors are those of the Geniziz REST API; money is in cents. The "
+    "Geniziz-Scope header of this connection decides which tools you have: read, write_safe (create and "
+    "update) or write_destructive (delete)."
 )
 
 
