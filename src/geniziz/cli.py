@@ -29,12 +29,12 @@ async def _with_session(work):  # type: ignore[no-untyped-def]
     from geniziz.app import load_domains
 
     load_domains()
-    db = Database(get_settings().database_url)
+    settings = get_settings()
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
     try:
-        async with db.write_session() as session:
-            result = await work(session)
-            await session.commit()
-            return result
+        # Set-up commands act across workspaces (create one, find a member of any): a system unit.
+        async with db.unit(system=True, write=True) as session:
+            return await work(session)
     finally:
         await db.dispose()
 

@@ -1,19 +1,22 @@
-"""Database plumbing: engines, sessions, the declarative base, IDs and UTC timestamps."""
+"""Database plumbing: engines, workspace-scoped sessions and units of work, the declarative base, IDs and UTC timestamps."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, event
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Table, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, declared_attr, mapped_column, \
+    with_loader_criteria
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 # --- IDs -------------------------------------------------------------------------------------
@@ -123,6 +126,65 @@ class Record:
         return mapped_column(IdString, ForeignKey("user.id", ondelete="SET NULL"), nullable=True)
 
 
+# --- Workspace scoping -------------------------------------------------------------------------
+# A session is bound to one workspace (session.info["organization_id"]) or explicitly unscoped
+# (session.info["unscoped"]: key lookup, CLI set-up, the job worker's claim loop). Every ORM SELECT,
+# UPDATE and DELETE that a bound session runs gets "organization_id = <its workspace>" for every
+# workspace-owned model it touches, in subqueries, joins, aliases and relationship loads too
+# (SQLAlchemy's do_orm_execute + with_loader_criteria recipe), so a forgotten WHERE cannot leak.
+# A session that is neither refuses to touch workspace-owned tables.
+#
+# session.get() is covered too: it only queries on an identity-map miss, and since sessions live for
+# one unit of work and everything they loaded was loaded under the same criteria, a hit is safe.
+WORKSPACE = "organization_id"
+UNSCOPED = "unscoped"
+# Per statement, for the rare read that must span workspaces (the caller's own memberships in /me/):
+# `select(...).execution_options(all_workspaces=True)`.
+ALL_WORKSPACES = "all_workspaces"
+
+
+class UnscopedQuery(RuntimeError):
+    """A session without a workspace touched a workspace-owned table: a programming error."""
+
+
+class WorkspaceSession(Session):
+    """The sessions Database hands out; the scoping listener below is attached to this class only."""
+
+
+_owned: tuple[int, tuple[type, ...], frozenset[Table]] = (-1, (), frozenset())
+
+
+def workspace_models() -> tuple[tuple[type, ...], frozenset[Table]]:
+    """Mapped classes with an organization_id column (and their tables): the workspace-owned ones."""
+    global _owned
+    mappers = Base.registry.mappers
+    if _owned[0] != len(mappers):  # recomputed when a module maps another model
+        classes = tuple(sorted((m.class_ for m in mappers if WORKSPACE in m.columns and not m.inherits),
+                               key=lambda cls: cls.__name__))
+        _owned = (len(mappers), classes, frozenset(cls.__table__ for cls in classes))
+    return _owned[1], _owned[2]
+
+
+@event.listens_for(WorkspaceSession, "do_orm_execute")
+def _scope_to_workspace(state: ORMExecuteState) -> None:
+    if state.is_column_load or not (state.is_select or state.is_update or state.is_delete):
+        return  # refreshing a row this session already holds; inserts name their workspace themselves
+    info = state.session.info
+    if info.get(UNSCOPED) or state.execution_options.get(ALL_WORKSPACES):
+        return
+    classes, tables = workspace_models()
+    organization_id = info.get(WORKSPACE)
+    if organization_id is None:
+        if tables.intersection(find_tables(state.statement, check_columns=True, include_aliases=True,
+                                           include_joins=True, include_selects=True, include_crud=True)):
+            raise UnscopedQuery("This session has no workspace: open it with Database.unit(organization_id) "
+                                "or, for work that spans workspaces, Database.unit(system=True)")
+        return
+    state.statement = state.statement.options(*(
+        with_loader_criteria(cls, lambda cls: cls.organization_id == organization_id, include_aliases=True)
+        for cls in classes))
+
+
 # --- Engines and sessions --------------------------------------------------------------------
 class Database:
     """The app's connection to its database.
@@ -132,7 +194,7 @@ class Database:
     friendly) instead of failing with "database is locked"; reads run beside them under WAL.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -140,11 +202,38 @@ class Database:
             self.write_engine = self._sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
         else:
             self.read_engine = self.write_engine = create_async_engine(
-                url, pool_size=int(os.environ.get("GENIZIZ_DB_POOL_SIZE", "10")), max_overflow=10,
-                pool_pre_ping=False,
+                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False,
             )
-        self.read_session = async_sessionmaker(self.read_engine, expire_on_commit=False)
-        self.write_session = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._sessions = {
+            write: async_sessionmaker(engine, expire_on_commit=False, sync_session_class=WorkspaceSession)
+            for write, engine in ((False, self.read_engine), (True, self.write_engine))
+        }
+
+    @asynccontextmanager
+    async def unit(self, organization_id: str | None = None, *, write: bool = False,
+                   system: bool = False) -> AsyncIterator[AsyncSession]:
+        """One unit of work: a session for one workspace (or, with ``system=True``, for work that
+        spans workspaces), committed when the block ends cleanly and ``write`` is set, rolled back
+        otherwise. This is the only place the app commits (the job worker aside)."""
+        if (organization_id is None) != system:
+            raise ValueError("a unit of work is for one workspace or, explicitly, system=True")
+        info = {UNSCOPED: True} if system else {WORKSPACE: organization_id}
+        async with self._sessions[write](info=info) as session:
+            yield session
+            if write:
+                await session.commit()
+
+    def system_session(self, *, write: bool = False) -> Any:
+        """A unit of work across workspaces: key lookup, CLI set-up, the job worker's claim loop."""
+        return self.unit(system=True, write=write)
+
+    # Transitional: api/auth.py (key lookup) still opens `read_session()`; it becomes
+    # `system_session()` with the gateway rewrite. Unbound sessions would refuse that lookup.
+    def read_session(self) -> Any:
+        return self._sessions[False](info={UNSCOPED: True})
+
+    def write_session(self) -> Any:
+        return self._sessions[True](info={UNSCOPED: True})
 
     @staticmethod
     def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:

@@ -277,8 +277,7 @@ class MeetingService(ActivityService):
         if unmatched:
             rows = await ctx.session.execute(
                 select(Contact.id, Contact.lead_id, Contact.email_keys)
-                .where(Contact.organization_id == ctx.org_id,
-                       or_(*(Contact.email_keys.contains(f"|{e}|", autoescape=True) for e in unmatched)))
+                .where(or_(*(Contact.email_keys.contains(f"|{e}|", autoescape=True) for e in unmatched)))
                 .order_by(Contact.id))
             found: dict[str, str] = {}
             for contact_id, contact_lead, keys in rows:
@@ -372,7 +371,7 @@ class CustomActivityTypeService(CrudService[CustomActivityType]):
     async def apply(self, ctx: Ctx, obj: CustomActivityType, data: dict[str, Any], *, creating: bool) -> None:
         if data.get("name"):
             taken = await ctx.session.scalar(select(CustomActivityType.id).where(
-                CustomActivityType.organization_id == ctx.org_id, CustomActivityType.id != obj.id,
+                CustomActivityType.id != obj.id,
                 func.lower(CustomActivityType.name) == data["name"].lower()).limit(1))
             if taken:
                 raise field_error("name", f"already the name of custom activity type {taken}")

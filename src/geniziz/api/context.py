@@ -1,15 +1,19 @@
-"""The caller's context, passed to every service call: who, in which workspace, through what, on which session."""
+"""The caller's context, passed to every service call: who, in which workspace, through what, on which session;
+and the unit of work that provides it to every surface (REST, MCP, Genesy, CLI)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geniziz.api.auth import Principal
 from geniziz.api.errors import forbidden
+from geniziz.db import Database
 
 
 @dataclass(slots=True)
@@ -32,11 +36,30 @@ class Ctx:
             raise forbidden()
 
 
-async def read_ctx(request: Request) -> AsyncIterator[Ctx]:
-    async with request.app.state.db.read_session() as session:
-        yield Ctx(session, request.state.principal)
+@asynccontextmanager
+async def unit_of_work(db: Database, principal: Principal, *, via: str, write: bool) -> AsyncIterator[Ctx]:
+    """One request's work: a session bound to the caller's workspace, committed on a clean exit when
+    writing, rolled back on an error. Services, adapters and resources only flush."""
+    async with db.unit(principal.organization_id, write=write) as session:
+        yield Ctx(session, principal, via)
 
 
-async def write_ctx(request: Request) -> AsyncIterator[Ctx]:
-    async with request.app.state.db.write_session() as session:
-        yield Ctx(session, request.state.principal)
+def _request_unit(write: bool):  # type: ignore[no-untyped-def]
+    async def unit(request: Request) -> AsyncIterator[Ctx]:
+        state = request.state
+        async with unit_of_work(request.app.state.db, state.principal, via=getattr(state, "via", "api"),
+                                write=write) as ctx:
+            yield ctx
+
+    return unit
+
+
+# Scope "function": the unit ends (and commits) when the endpoint returns, before the response is
+# sent, so a failed commit becomes an error response instead of a 200 for lost data. Wrapped in
+# plain dependencies so that every `Depends(read_ctx)` gets that scope without having to ask for it.
+async def read_ctx(ctx: Annotated[Ctx, Depends(_request_unit(write=False), scope="function")]) -> Ctx:
+    return ctx
+
+
+async def write_ctx(ctx: Annotated[Ctx, Depends(_request_unit(write=True), scope="function")]) -> Ctx:
+    return ctx

@@ -4,7 +4,8 @@ MCP generic tools are all derived.
 A ``Resource`` ties together a service (the business rules, in the domain's ``service.py``), the
 schemas (read, create, update, list filters) and the operations it allows. Its ``list``/``get``/
 ``create``/``update``/``delete`` methods are the single implementation every transport calls:
-they validate, enforce the workspace, run the service, commit, and shape the response.
+they validate, run the service and shape the response. The transport's unit of work commits;
+the session confines every query to the caller's workspace (see geniziz.db).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ MAX_LIMIT = 200
 # --- references ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ref:
-    """A field holding the ID of another record, which must exist in the caller's workspace."""
+    """A field holding the ID of another record, which must exist in the caller's workspace (the
+    session adds the workspace condition)."""
 
     model: type[Base]
     label: str
@@ -39,7 +41,7 @@ class Ref:
     async def exists(self, ctx: Ctx, value: str) -> bool:
         if not looks_like_id(value):
             return False
-        query = select(self.model.id).where(self.model.id == value, self.model.organization_id == ctx.org_id)
+        query = select(self.model.id).where(self.model.id == value)
         if self.where is not None:
             query = query.where(self.where)
         return (await ctx.session.execute(query.limit(1))).first() is not None
@@ -58,13 +60,14 @@ class MemberRef(Ref):
 
         if not looks_like_id(value):
             return False
-        query = select(exists().where(Membership.user_id == value, Membership.organization_id == ctx.org_id))
+        query = select(exists().where(Membership.user_id == value))
         return bool(await ctx.session.scalar(query))
 
 
 # --- services --------------------------------------------------------------------------------------
 class CrudService(Generic[M]):
-    """Workspace-scoped persistence for one model. Domains subclass it and override the hooks."""
+    """Persistence for one model. Domains subclass it and override the hooks. Queries need no workspace
+    condition: the session adds it; new records get the caller's workspace in ``new``."""
 
     model: ClassVar[type[Base]]
     prefix: ClassVar[str]
@@ -73,7 +76,7 @@ class CrudService(Generic[M]):
 
     # -- reading
     def query(self, ctx: Ctx) -> Select:
-        return select(self.model).where(self.model.organization_id == ctx.org_id).options(*self.load_options())
+        return select(self.model).options(*self.load_options())
 
     def load_options(self) -> tuple[Any, ...]:
         return ()
@@ -253,7 +256,7 @@ class Resource:
         if operation not in self.operations:
             raise APIError(405, f"{self.name} does not support {operation}")
 
-    # -- operations: each is one unit of work
+    # -- operations: each runs inside the caller's unit of work
     async def list(self, ctx: Ctx, query: BaseModel, parent_id: str | None = None) -> dict[str, Any]:
         self._check("list")
         fields = self.selected_fields(query.fields)  # type: ignore[attr-defined]
@@ -281,9 +284,7 @@ class Resource:
             await _require_parent(ctx, self.parent, parent_id)
             data[self.parent.field] = parent_id
         obj = await self.service.create(ctx, data)
-        result = self.serialize(await self.service.get(ctx, obj.id, refresh=True), selected)
-        await ctx.session.commit()
-        return result
+        return self.serialize(await self.service.get(ctx, obj.id, refresh=True), selected)
 
     async def update(self, ctx: Ctx, record_id: str, body: BaseModel, fields: str | None = None,
                      parent_id: str | None = None) -> dict[str, Any]:
@@ -298,16 +299,13 @@ class Resource:
         if parent_id is not None:
             self._same_parent(await self.service.get(ctx, record_id), parent_id)
         obj = await self.service.update(ctx, record_id, data)
-        result = self.serialize(await self.service.get(ctx, obj.id, refresh=True), selected)
-        await ctx.session.commit()
-        return result
+        return self.serialize(await self.service.get(ctx, obj.id, refresh=True), selected)
 
     async def delete(self, ctx: Ctx, record_id: str, parent_id: str | None = None) -> dict[str, Any]:
         self._check("delete")
         if parent_id is not None:
             self._same_parent(await self.service.get(ctx, record_id), parent_id)
         await self.service.delete(ctx, record_id)
-        await ctx.session.commit()
         return {}
 
     def _same_parent(self, obj: Any, parent_id: str | None) -> None:

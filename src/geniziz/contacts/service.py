@@ -79,13 +79,13 @@ def _lead_name(data: dict[str, Any]) -> str:
 async def lead_of_contact(ctx: Ctx, contact_id: str | None, lead_id: str | None, field: str = "contact_id") -> str | None:
     """The lead a record goes on, given an optional contact: the contact must be on that lead.
 
-    With only a contact, the record goes on the contact's lead. Refs are checked before this runs,
-    so the contact is in the caller's workspace.
+    With only a contact, the record goes on the contact's lead. The session only finds contacts of
+    the caller's workspace.
     """
     if not contact_id:
         return lead_id
     contact = await ctx.session.get(Contact, contact_id)
-    if contact is None or contact.organization_id != ctx.org_id:
+    if contact is None:
         raise field_error(field, f"No contact with ID {contact_id} in this workspace")
     if lead_id and contact.lead_id != lead_id:
         raise field_error(field, "this contact belongs to another lead")

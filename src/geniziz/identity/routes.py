@@ -20,8 +20,10 @@ router = APIRouter()
 @router.get("/me/", response_model=schemas.MeRead, tags=["User"], summary="The caller and their workspaces")
 async def me(params: Annotated[FieldsParam, Query()], ctx: Annotated[Ctx, Depends(read_ctx)]) -> JSONResponse:
     user = await ctx.session.get(User, ctx.user_id)
+    # The caller's own memberships in every workspace: the one read that spans workspaces on purpose.
     memberships = (await ctx.session.scalars(
-        select(Membership).where(Membership.user_id == ctx.user_id).order_by(Membership.id))).all()
+        select(Membership).where(Membership.user_id == ctx.user_id).order_by(Membership.id)
+        .execution_options(all_workspaces=True))).all()
     body = schemas.MeRead(
         id=user.id, email=user.email, name=user.name, organization_id=ctx.org_id, role=ctx.principal.role,
         date_created=user.date_created,
@@ -35,9 +37,7 @@ async def me(params: Annotated[FieldsParam, Query()], ctx: Annotated[Ctx, Depend
              summary="Create an API key (the secret is shown once)")
 async def create_api_key(body: schemas.ApiKeyCreate, ctx: Annotated[Ctx, Depends(write_ctx)]) -> JSONResponse:
     key, secret = await ApiKeyService().issue(ctx, body.name, body.user_id)
-    result = {**api_key_resource.serialize(key), "key": secret}
-    await ctx.session.commit()
-    return JSONResponse(result, status_code=201)
+    return JSONResponse({**api_key_resource.serialize(key), "key": secret}, status_code=201)
 
 
 @router.post("/organization/", response_model=schemas.OrganizationCreated, status_code=201, tags=["Organization"],
@@ -45,10 +45,8 @@ async def create_api_key(body: schemas.ApiKeyCreate, ctx: Annotated[Ctx, Depends
 async def create_organization(body: schemas.OrganizationCreate, ctx: Annotated[Ctx, Depends(write_ctx)]) -> JSONResponse:
     user = await ctx.session.get(User, ctx.user_id)
     org, _, key, secret = await create_workspace(ctx.session, body.name, user.email)
-    result = {**schemas.OrganizationRead.model_validate(org).model_dump(mode="json"),
-              "api_key": {**api_key_resource.serialize(key), "key": secret}}
-    await ctx.session.commit()
-    return JSONResponse(result, status_code=201)
+    return JSONResponse({**schemas.OrganizationRead.model_validate(org).model_dump(mode="json"),
+                         "api_key": {**api_key_resource.serialize(key), "key": secret}}, status_code=201)
 
 
 @router.get("/organization/{id}/", response_model=schemas.OrganizationRead, tags=["Organization"],
@@ -67,9 +65,7 @@ async def update_organization(id: str, body: schemas.OrganizationUpdate, params:
     ctx.require_admin()
     org.name = body.name
     await ctx.session.flush()
-    result = _shape(org, params.fields)
-    await ctx.session.commit()
-    return JSONResponse(result)
+    return JSONResponse(_shape(org, params.fields))
 
 
 async def _this_organization(ctx: Ctx, organization_id: str) -> Organization:

@@ -56,9 +56,8 @@ class UserService(CrudService[User]):
     label = "user"
 
     def query(self, ctx: Ctx) -> Select:
-        return (select(User, Membership.role)
-                .join(Membership, Membership.user_id == User.id)
-                .where(Membership.organization_id == ctx.org_id))
+        # The session keeps Membership to the caller's workspace, so this is its members.
+        return select(User, Membership.role).join(Membership, Membership.user_id == User.id)
 
     async def list(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int) -> tuple[list[User], bool]:
         rows = (await ctx.session.execute(
@@ -85,9 +84,6 @@ class MembershipService(CrudService[Membership]):
     model = Membership
     prefix = "memb"
     label = "membership"
-
-    def query(self, ctx: Ctx) -> Select:
-        return select(Membership).where(Membership.organization_id == ctx.org_id)
 
     async def create(self, ctx: Ctx, data: dict[str, Any]) -> Membership:
         ctx.require_admin()
@@ -116,13 +112,12 @@ class MembershipService(CrudService[Membership]):
         if obj.role == "admin":
             await self._keep_an_admin(ctx)
         # A removed member's keys for this workspace stop working with the membership; delete them too.
-        for key in await ctx.session.scalars(select(ApiKey).where(
-                ApiKey.organization_id == ctx.org_id, ApiKey.user_id == obj.user_id)):
+        for key in await ctx.session.scalars(select(ApiKey).where(ApiKey.user_id == obj.user_id)):
             await ctx.session.delete(key)
 
     async def _keep_an_admin(self, ctx: Ctx) -> None:
         admins = await ctx.session.scalar(select(func.count()).select_from(Membership).where(
-            Membership.organization_id == ctx.org_id, Membership.role == "admin"))
+            Membership.role == "admin"))
         if admins <= 1:
             raise APIError(400, "A workspace needs at least one admin", {"role": "last admin"})
 
@@ -135,7 +130,7 @@ class ApiKeyService(CrudService[ApiKey]):
     label = "API key"
 
     def query(self, ctx: Ctx) -> Select:
-        return select(ApiKey).where(ApiKey.organization_id == ctx.org_id, ApiKey.user_id == ctx.user_id)
+        return select(ApiKey).where(ApiKey.user_id == ctx.user_id)
 
     async def issue(self, ctx: Ctx, name: str, user_id: str | None) -> tuple[ApiKey, str]:
         if user_id and user_id != ctx.user_id:

@@ -156,16 +156,15 @@ def _ago(days: float) -> str:
 
 async def gather(ctx: Ctx, lead_id: str, now: datetime) -> ScoreFacts:
     lead = await LeadService().get(ctx, lead_id)  # 404 outside the caller's workspace
+    # No workspace conditions below: the session adds them to every table (geniziz.db).
     statuses = list((await ctx.session.execute(
-        select(Status.id, Status.label).where(Status.organization_id == ctx.org_id, Status.kind == "lead")
-        .order_by(Status.id))).all())
+        select(Status.id, Status.label).where(Status.kind == "lead").order_by(Status.id))).all())
     position = next(i for i, row in enumerate(statuses) if row.id == lead.status_id)
 
     opportunities = (await ctx.session.execute(
         select(Opportunity.value, Opportunity.value_period, Opportunity.value_currency, Opportunity.confidence)
         .join(Status, Status.id == Opportunity.status_id)
-        .where(Opportunity.organization_id == ctx.org_id, Opportunity.lead_id == lead_id,
-               or_(Status.type == "active", Status.type.is_(None))))).all()
+        .where(Opportunity.lead_id == lead_id, or_(Status.type == "active", Status.type.is_(None))))).all()
 
     day30, day90 = now - timedelta(days=30), now - timedelta(days=90)
     reply = and_(Activity.direction == "inbound", Activity.type.in_(REPLY_TYPES), Activity.activity_at >= day90)
@@ -174,13 +173,11 @@ async def gather(ctx: Ctx, lead_id: str, now: datetime) -> ScoreFacts:
                func.coalesce(func.sum(case((Activity.activity_at >= day30, 1), else_=0)), 0),
                func.coalesce(func.sum(case((Activity.activity_at >= day90, 1), else_=0)), 0),
                func.coalesce(func.sum(case((reply, 1), else_=0)), 0))
-        .where(Activity.organization_id == ctx.org_id, Activity.lead_id == lead_id,
-               Activity.type.in_(WRITABLE_TYPES), Activity.activity_at <= now,
+        .where(Activity.lead_id == lead_id, Activity.type.in_(WRITABLE_TYPES), Activity.activity_at <= now,
                or_(Activity.status.is_(None), Activity.status.not_in(UNSENT))))).one()
 
     overdue = await ctx.session.scalar(select(func.count()).select_from(Task).where(
-        Task.organization_id == ctx.org_id, Task.lead_id == lead_id, Task.is_complete.is_(False),
-        Task.due_date < now))
+        Task.lead_id == lead_id, Task.is_complete.is_(False), Task.due_date < now))
 
     return ScoreFacts(
         status_label=statuses[position].label, status_position=position, status_count=len(statuses),

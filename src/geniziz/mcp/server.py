@@ -16,7 +16,7 @@ from mcp.server.context import ServerRequestContext
 
 from geniziz import __version__
 from geniziz.api.auth import Principal
-from geniziz.api.context import Ctx
+from geniziz.api.context import unit_of_work
 from geniziz.api.errors import APIError
 from geniziz.db import Database
 from geniziz.mcp import actions  # noqa: F401 - registers the task-specific tools
@@ -61,11 +61,12 @@ async def call_tool(db: Database, principal: Principal, scope: Scope, name: str,
     if not scope.allows(tool.scope):
         return _refusal(f"The tool {name} needs the {tool.scope.value} scope; this connection has "
                         f"{scope.value} (send the header Geniziz-Scope: {tool.scope.value})")
-    sessions = db.read_session if tool.scope is Scope.READ else db.write_session
     try:
         args = parse_args(tool.args, arguments)
-        async with sessions() as session:  # closing without a commit rolls back whatever an error left
-            return _result(await tool.run(Ctx(session, principal, via="mcp"), args))
+        # The unit commits when the tool returns cleanly and rolls back whatever an error left.
+        async with unit_of_work(db, principal, via="mcp", write=tool.scope is not Scope.READ) as ctx:
+            result = await tool.run(ctx, args)
+        return _result(result)
     except APIError as exc:
         return _result(exc.body(), error=True)
     except Exception:

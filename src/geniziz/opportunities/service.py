@@ -35,8 +35,7 @@ class OpportunityService(CrudService[Opportunity]):
     def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
         status_type = filters.pop("status_type", None)
         if status_type:  # not a join on Status: the eager load already joins it under an alias
-            query = query.where(Opportunity.status_id.in_(select(Status.id).where(
-                Status.organization_id == ctx.org_id, Status.type == status_type)))
+            query = query.where(Opportunity.status_id.in_(select(Status.id).where(Status.type == status_type)))
         return super().filter(ctx, query, filters)
 
     async def apply(self, ctx: Ctx, obj: Opportunity, data: dict[str, Any], *, creating: bool) -> None:

@@ -36,14 +36,12 @@ class StatusService(CrudService[Status]):
         from geniziz.opportunities.models import Opportunity
 
         holder = Lead if self.kind == "lead" else Opportunity
-        in_use = await ctx.session.scalar(select(func.count()).select_from(holder).where(
-            holder.organization_id == ctx.org_id, holder.status_id == obj.id))
+        in_use = await ctx.session.scalar(select(func.count()).select_from(holder).where(holder.status_id == obj.id))
         if in_use:
             raise APIError(400, f"This status is used by {in_use} {holder.__tablename__} record(s); move them "
                                 "to another status first", {"id": "status in use"})
         if self.kind == "lead":
-            remaining = await ctx.session.scalar(select(func.count()).select_from(Status).where(
-                Status.organization_id == ctx.org_id, Status.kind == "lead"))
+            remaining = await ctx.session.scalar(select(func.count()).select_from(Status).where(Status.kind == "lead"))
             if remaining <= 1:
                 raise APIError(400, "A workspace needs at least one lead status", {"id": "last lead status"})
 
@@ -61,7 +59,7 @@ class OpportunityStatusService(StatusService):
     async def apply(self, ctx: Ctx, obj: Status, data: dict[str, Any], *, creating: bool) -> None:
         if creating and not data.get("pipeline_id"):
             data["pipeline_id"] = await ctx.session.scalar(
-                select(Pipeline.id).where(Pipeline.organization_id == ctx.org_id).order_by(Pipeline.id).limit(1))
+                select(Pipeline.id).order_by(Pipeline.id).limit(1))
             if data["pipeline_id"] is None:
                 raise APIError(400, "Create a pipeline first", {"pipeline_id": "no pipeline in this workspace"})
         await super().apply(ctx, obj, data, creating=creating)
@@ -79,15 +77,14 @@ class PipelineService(CrudService[Pipeline]):
         from geniziz.opportunities.models import Opportunity
 
         in_use = await ctx.session.scalar(select(func.count()).select_from(Opportunity).where(
-            Opportunity.organization_id == ctx.org_id, Opportunity.pipeline_id == obj.id))
+            Opportunity.pipeline_id == obj.id))
         if in_use:
             raise APIError(400, f"This pipeline has {in_use} opportunities; move them first", {"id": "pipeline in use"})
 
 
 async def first_status(ctx: Ctx, kind: str) -> str:
     """The default status for a new lead or opportunity: the first one defined."""
-    status_id = await ctx.session.scalar(select(Status.id).where(
-        Status.organization_id == ctx.org_id, Status.kind == kind).order_by(Status.id).limit(1))
+    status_id = await ctx.session.scalar(select(Status.id).where(Status.kind == kind).order_by(Status.id).limit(1))
     if status_id is None:
         raise APIError(400, f"This workspace has no {kind} status; create one first", {"status_id": f"no {kind} status"})
     return status_id

@@ -49,8 +49,6 @@ async def create_activity(ctx: Ctx, body: ActivityIn) -> dict[str, Any]:
         with genesy_names(_NAMES):
             activity = await resource.service.create(ctx, resource.parse(resource.create_schema, data).model_dump())
         await link(ctx, SOURCE, ref, activity.id)
-    result = {"id": activity.id, "type": kind, "subject": body.subject, "direction": activity.direction.upper(),
-              "occurredAt": resource.serialize(activity)["activity_at"], "contactId": activity.contact_id,
-              "companyId": activity.lead_id}
-    await ctx.session.commit()
-    return result
+    return {"id": activity.id, "type": kind, "subject": body.subject, "direction": activity.direction.upper(),
+            "occurredAt": resource.serialize(activity)["activity_at"], "contactId": activity.contact_id,
+            "companyId": activity.lead_id}

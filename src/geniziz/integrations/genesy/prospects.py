@@ -162,7 +162,6 @@ async def create_contacts(ctx: Ctx, items: list[schemas.ContactIn]) -> list[dict
             contact = await _contacts().service.create(ctx, _parse(_contacts(), data, where, partial=False))
         await link(ctx, CONTACT_SOURCE, item.external_id, contact.id)
         results.append({"externalId": item.external_id, "crmId": contact.id})
-    await ctx.session.commit()
     return results
 
 
@@ -173,7 +172,6 @@ async def sync_contacts(ctx: Ctx, items: list[schemas.ContactIn]) -> list[dict[s
             await link(ctx, CONTACT_SOURCE, item.external_id, contact.id)
             results.append({"externalId": item.external_id, "crmId": contact.id,
                             "properties": _contact_properties(contact)})
-    await ctx.session.commit()
     return results
 
 
@@ -188,7 +186,6 @@ async def update_contacts(ctx: Ctx, items: list[schemas.ContactUpdateIn]) -> dic
             await _contacts().service.update(ctx, contact.id, _parse(_contacts(), data, f"contacts.{i}", partial=True))
         await link(ctx, CONTACT_SOURCE, item.external_id, contact.id)
         results.append({"crmId": contact.id, "externalId": item.external_id})
-    await ctx.session.commit()
     return {"results": results, **({"errors": errors} if errors else {})}
 
 
@@ -231,7 +228,6 @@ async def create_companies(ctx: Ctx, items: list[schemas.CompanyIn]) -> list[dic
         lead = await _known_company(ctx, item) or await _create_lead(ctx, item, f"companies.{i}")
         await _link_company(ctx, item, item.external_id, lead.id)
         results.append({"externalId": item.external_id, "crmId": lead.id})
-    await ctx.session.commit()
     return results
 
 
@@ -241,7 +237,6 @@ async def sync_companies(ctx: Ctx, items: list[schemas.CompanyIn]) -> list[dict[
         if lead := await _known_company(ctx, item):
             await _link_company(ctx, item, item.external_id, lead.id)
             results.append({"externalId": item.external_id, "crmId": lead.id, "properties": _company_properties(lead)})
-    await ctx.session.commit()
     return results
 
 
@@ -257,7 +252,6 @@ async def update_companies(ctx: Ctx, items: list[schemas.CompanyUpdateIn]) -> di
             await _leads().service.update(ctx, lead.id, _parse(_leads(), data, where, partial=True))
         await _link_company(ctx, item, item.external_id, lead.id)
         results.append({"crmId": lead.id, "externalId": item.external_id})
-    await ctx.session.commit()
     return {"results": results, **({"errors": errors} if errors else {})}
 
 
@@ -275,5 +269,4 @@ async def associate(ctx: Ctx, items: list[schemas.AssociationIn]) -> dict[str, A
         if contact.lead_id != lead.id:
             await _contacts().service.update(ctx, contact.id, {"lead_id": lead.id})
         created += 1
-    await ctx.session.commit()
     return {"success": created > 0 or not errors, "created": created, **({"errors": errors} if errors else {})}

@@ -19,8 +19,7 @@ async def linked(ctx: Ctx, resource: Resource, source: str, external_id: str | N
     if not external_id:
         return None
     record_id = await ctx.session.scalar(select(ExternalRef.record_id).where(
-        ExternalRef.organization_id == ctx.org_id, ExternalRef.source == source,
-        ExternalRef.external_id == external_id))
+        ExternalRef.source == source, ExternalRef.external_id == external_id))
     return await one(ctx, resource, record_id) if record_id else None
 
 

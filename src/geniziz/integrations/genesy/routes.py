@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import event
 
 from geniziz.api.context import Ctx, read_ctx, write_ctx
 from geniziz.identity.models import Organization
@@ -33,7 +34,7 @@ async def update_genesy_settings(request: Request, body: GenesySettingsUpdate,
     org = await ctx.session.get(Organization, ctx.org_id, with_for_update=True)
     org.settings = with_header(org.settings, body.api_key_header)
     await ctx.session.flush()
-    result = _shape(request, org)
-    await ctx.session.commit()
-    request.app.state.genesy_headers.forget(ctx.org_id)  # this process sees the change at once
-    return JSONResponse(result)
+    # Once committed, this process sees the change at once (other processes within the cache's TTL).
+    event.listen(ctx.session.sync_session, "after_commit",
+                 lambda _session: request.app.state.genesy_headers.forget(ctx.org_id), once=True)
+    return JSONResponse(_shape(request, org))

@@ -165,9 +165,7 @@ async def complete_tasks(ctx: Ctx, ids: list[str], completed: bool) -> list[dict
     tasks = _tasks()
     updated = [await tasks.service.update(ctx, task.id, {"is_complete": completed})
                for task in await _find_tasks(ctx, ids, for_update=True)]
-    result = [genesy_task(tasks.serialize(task)) for task in updated]
-    await ctx.session.commit()
-    return result
+    return [genesy_task(tasks.serialize(task)) for task in updated]
 
 
 # --- users ----------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ class HeaderCache:
         cached = self._cache.get(organization_id)
         if cached and cached[0] > now:
             return cached[1]
-        async with self.db.read_session() as session:
+        async with self.db.system_session() as session:  # before any workspace is known
             org = await session.get(Organization, organization_id)
         name = header_of(org.settings if org else None)
         if len(self._cache) > 10_000:
