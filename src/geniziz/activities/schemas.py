@@ -20,6 +20,7 @@ from geniziz.api.schemas import (
     PhoneNumber,
     ReadModel,
     Timestamp,
+    WebUrl,
     WriteModel,
     partial_model,
 )
@@ -49,16 +50,9 @@ def html_to_text(value: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _web_url(value: str) -> str:
-    if not re.match(r"(?i)^https?://[^\s/]+", value):
-        raise ValueError("must be an http(s) URL")
-    return value
-
-
 Str = Annotated[str, Field(max_length=1000)]
 LongText = Annotated[str, Field(max_length=100_000)]
 SafeHtml = Annotated[str, Field(max_length=500_000), AfterValidator(sanitize_html)]
-WebUrl = Annotated[str, Field(max_length=2000), AfterValidator(_web_url)]
 
 
 # --- common -----------------------------------------------------------------------------------------

@@ -45,8 +45,9 @@ def key_from_basic(header: str | None) -> str | None:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         return None
-    username, sep, _password = decoded.partition(":")
-    return username if sep and username else None
+    username, sep, password = decoded.partition(":")
+    # The key is the username and the password is empty: anything else is not our scheme.
+    return username if sep and username and not password else None
 
 
 def key_from_bearer(header: str | None) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
+from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -13,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     create_model,
     field_validator,
     model_validator,
@@ -64,7 +67,8 @@ def _check_text(value: Any) -> None:
 # --- timestamps --------------------------------------------------------------------------------
 def format_timestamp(value: datetime) -> str:
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: "%Y" drops the leading zeros of years before 1000 on some platforms.
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -122,8 +126,23 @@ class PhoneEntry(WriteModel):
     type: Label = "office"
 
 
+def check_web_url(value: str) -> str:
+    """Only http(s) URLs with a host: a `javascript:` or `data:` URL would run script where it is linked."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("must be an http(s) URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or _SPACE_OR_CONTROL.search(value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+WebUrl = Annotated[str, Field(max_length=2000, json_schema_extra={"format": "uri"}), AfterValidator(check_web_url)]
+
+
 class UrlEntry(WriteModel):
-    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    url: WebUrl
     type: Label = "url"
 
 
@@ -154,6 +173,8 @@ class PhoneOut(ReadModel):
 
 
 # --- money ---------------------------------------------------------------------------------------
+# Strict: JSON `true` is not one cent, and "12" is not twelve.
+Cents = Annotated[int, Strict(), Field(ge=0, le=10**15, description="An amount in cents.")]
 _CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
 
 

@@ -6,12 +6,14 @@ from pydantic import Field
 
 from geniziz.api.schemas import (
     AddressEntry,
+    Cents,
     EmailEntry,
     EmailOut,
     PhoneEntry,
     PhoneOut,
     ReadModel,
     Timestamp,
+    WebUrl,
     WriteModel,
     partial_model,
 )
@@ -20,12 +22,12 @@ from geniziz.contacts.schemas import ContactRead
 
 class LeadCreate(WriteModel):
     name: Annotated[str, Field(min_length=1, max_length=500)]
-    url: Annotated[str, Field(max_length=2000)] | None = None
+    url: WebUrl | None = None
     description: Annotated[str, Field(max_length=20000)] | None = None
     industry: Annotated[str, Field(max_length=200)] | None = None
     status_id: str | None = Field(None, description="A lead status of this workspace; defaults to the first one.")
     owner_id: str | None = Field(None, description="A member of this workspace.")
-    mrr: Annotated[int, Field(ge=0, le=10**15)] | None = None
+    mrr: Cents | None = None
     emails: Annotated[list[EmailEntry], Field(max_length=50)] = []
     phones: Annotated[list[PhoneEntry], Field(max_length=50)] = []
     addresses: Annotated[list[AddressEntry], Field(max_length=20)] = []

@@ -5,9 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, computed_field
 
-from geniziz.api.schemas import ReadModel, Timestamp, WriteModel, format_money, partial_model
+from geniziz.api.schemas import Cents, ReadModel, Timestamp, WriteModel, format_money, partial_model
 
-Cents = Annotated[int, Field(ge=0, le=10**15, description="An amount in cents.")]
 ValuePeriod = Literal["one_time", "monthly", "annual"]
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. USD.")]
 PERIOD_MULTIPLIER = {"one_time": 1, "monthly": 12, "annual": 1}
