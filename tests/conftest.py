@@ -141,6 +141,7 @@ class Api(httpx.Client):
         self.key = key
         self.org_id: str = ids.get("org_id", "")
         self.user_id: str = ids.get("user_id", "")
+        self.database_url: str = ids.get("database_url", "")  # for rows no API action creates (jobs)
 
     def ok(self, method: str, path: str, status: int | None = None, **kwargs: Any) -> Any:
         """Send a request, assert success (or `status`) and return the JSON body."""
@@ -172,7 +173,8 @@ def new_workspace(server: Server, name: str = "Test workspace") -> Api:
     with Api(server.base_url, founder_key["key"]) as founder:
         admin = founder.ok("POST", "/membership/", json={"email": email, "role": "admin"})
         key = founder.ok("POST", "/api_key/", json={"name": "tests", "user_id": admin["user_id"]})
-    client = Api(server.base_url, key["key"], org_id=created["id"], user_id=admin["user_id"])
+    client = Api(server.base_url, key["key"], org_id=created["id"], user_id=admin["user_id"],
+                 database_url=server.database_url)
     # The bootstrap user leaves, so no user is shared between test workspaces.
     founder_membership = next(m for m in client.ok("GET", "/membership/")["data"] if m["user_id"] != admin["user_id"])
     client.ok("DELETE", f"/membership/{founder_membership['id']}/")

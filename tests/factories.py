@@ -95,6 +95,28 @@ def _custom_activity(api: Api) -> tuple[str, str | None]:
     return make_activity(api, "custom", custom_activity_type_id=kind["id"], fields={"rating": 5})["id"], None
 
 
+# --- background jobs -----------------------------------------------------------------------------------
+def _job(api: Api) -> tuple[str, str | None]:
+    """No API action enqueues a job yet, so the row goes straight into the server's database through the
+    worker's own enqueue(), due in a year so that no worker runs it during the sweep."""
+    import asyncio
+    from datetime import timedelta
+
+    from geniziz.db import Database, utcnow
+    from geniziz.worker import enqueue
+
+    async def insert() -> str:
+        db = Database(api.database_url)
+        try:
+            async with db.system_session(write=True) as session:
+                return await enqueue(session, "tests.isolation", organization_id=api.org_id,
+                                     run_at=utcnow() + timedelta(days=365), owner=("user", api.user_id))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(insert()), None
+
+
 FACTORIES: dict[str, Factory] = {
     # --- core
     "lead": lambda api: (make_lead(api)["id"], None),
@@ -120,4 +142,6 @@ FACTORIES: dict[str, Factory] = {
     "activity/task_completed": _task_completed,
     "custom_activity_type": lambda api: (make_custom_activity_type(api)["id"], None),
     # --- integrations (add below)
+    # --- background jobs
+    "job": _job,
 }

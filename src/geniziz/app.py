@@ -24,6 +24,7 @@ from geniziz.identity.keys import KeyResolver
 from geniziz.integrations.genesy.interface import mount_genesy
 from geniziz.mcp import mount as mount_mcp
 from geniziz.mcp.http import SURFACE as MCP_SURFACE
+from geniziz.worker.runner import background_worker
 
 # Each domain declares its resources (and any custom routes) in these modules. Order = docs order.
 DOMAINS = [
@@ -35,6 +36,7 @@ DOMAINS = [
     "geniziz.statuses",
     "geniziz.identity",
     "geniziz.integrations.genesy",
+    "geniziz.worker",
 ]
 # Models that no resource declares but the schema needs.
 MODEL_MODULES = ["geniziz.integrations.models"]
@@ -74,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with mcp.run():
+        async with mcp.run(), background_worker(db, settings):  # in-process worker: see worker/runner.py
             yield
         await db.dispose()
 

@@ -76,6 +76,16 @@ def serve(
                 log_level=settings.log_level, proxy_headers=True)
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at the same time in this process.")] = 1,
+) -> None:
+    """Run background jobs until SIGTERM (running jobs then finish, or go back to the queue)."""
+    from geniziz.worker.runner import run_worker
+
+    _run(run_worker(get_settings(), concurrency))
+
+
 async def _bootstrap(session):  # type: ignore[no-untyped-def]
     """On the first start of an empty database: a workspace, its admin and a key to reach it."""
     from geniziz.identity.models import Organization

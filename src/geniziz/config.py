@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     # Largest request body any surface accepts (413 beyond it), checked before the body is read.
     max_body_bytes: int = 10 * 1024 * 1024
+    # Background jobs (geniziz.worker). The in-process worker runs inside `geniziz serve`: by default
+    # only on SQLite (one command gives a working CRM); on PostgreSQL run `geniziz worker` processes.
+    inprocess_worker: bool | None = None
+    worker_lease_seconds: float = 30.0  # a claimed job is another worker's after this without a heartbeat
+    worker_poll_seconds: float = 1.0  # how often an idle worker looks for due jobs
+    worker_shutdown_seconds: float = 10.0  # on SIGTERM, how long running jobs may finish before release
+    job_max_attempts: int = 5  # unless the handler or the enqueue says otherwise
+    job_backoff_seconds: float = 10.0  # first retry delay; doubles per attempt, with jitter
+    job_retention_days: int = 30  # finished jobs (and their idempotency keys) are kept this long
+    job_modules: str = ""  # comma-separated extra modules declaring job handlers, imported by workers
     log_level: str = "info"
 
 
