@@ -123,9 +123,8 @@ async def seed(app_url: str, raw_url: str, args: argparse.Namespace, rng: random
     load_domains()
     db = Database(app_url)
     try:
-        async with db.write_session() as session:
+        async with db.system_session(write=True) as session:  # a new workspace: no workspace yet
             org, user, _key, secret = await create_workspace(session, "Bench", "bench@example.com", "Bench")
-            await session.commit()
             status_id = await session.scalar(select(Status.id).where(
                 Status.organization_id == org.id, Status.kind == "lead").order_by(Status.id).limit(1))
     finally:

@@ -173,9 +173,8 @@ async def seed(url: str, n_leads: int, rng: random.Random, batch: int = 5000) ->
     started = time.monotonic()
     db = Database(url)
     try:
-        async with db.write_session() as session:
+        async with db.system_session(write=True) as session:  # a new workspace: no workspace yet
             org, user, _key, secret = await create_workspace(session, "Bench workspace", "bench@example.com", "Bench")
-            await session.commit()
             status_id = await session.scalar(select(Status.id).where(
                 Status.organization_id == org.id, Status.kind == "lead").order_by(Status.id).limit(1))
         assert status_id, "the new workspace has no lead status"

@@ -227,14 +227,6 @@ class Database:
         """A unit of work across workspaces: key lookup, CLI set-up, the job worker's claim loop."""
         return self.unit(system=True, write=write)
 
-    # Transitional: api/auth.py (key lookup) still opens `read_session()`; it becomes
-    # `system_session()` with the gateway rewrite. Unbound sessions would refuse that lookup.
-    def read_session(self) -> Any:
-        return self._sessions[False](info={UNSCOPED: True})
-
-    def write_session(self) -> Any:
-        return self._sessions[True](info={UNSCOPED: True})
-
     @staticmethod
     def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
         from sqlalchemy.pool import AsyncAdaptedQueuePool

@@ -23,7 +23,7 @@ class KeyResolver:
         key_digest = digest(secret)
         if key_digest in self._cache:
             return self._cache[key_digest]
-        async with self.db.read_session() as session:
+        async with self.db.system_session() as session:  # the key says which workspace
             row = (await session.execute(
                 select(ApiKey.id, ApiKey.organization_id, ApiKey.user_id, Membership.role)
                 .join(Membership, (Membership.user_id == ApiKey.user_id)

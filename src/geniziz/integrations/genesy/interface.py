@@ -7,7 +7,7 @@ names (`X-API-Key` by default) instead of HTTP Basic. The routes have their own 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 
 from geniziz import __version__
 from geniziz.api.auth import KEY_PREFIX, Principal
-from geniziz.api.context import Ctx
+from geniziz.api.context import Ctx, read_ctx, write_ctx
 from geniziz.api.gateway import Surface
 from geniziz.integrations.genesy import activities, prospects, schemas, service
 from geniziz.integrations.genesy.settings import BASE_PATH, DEFAULT_HEADER, HeaderCache
@@ -62,15 +62,9 @@ async def authenticate(request: Request) -> Principal:
     return request.state.principal
 
 
-def _ctx(write: bool) -> Any:
-    # The gateway has put the caller and the surface ("genesy") on request.state: the shared unit of work.
-    from geniziz.api.context import read_ctx, write_ctx
-
-    return write_ctx if write else read_ctx
-
-
-Reader = Annotated[Ctx, Depends(_ctx(write=False))]
-Writer = Annotated[Ctx, Depends(_ctx(write=True))]
+# The gateway has put the caller and the surface ("genesy") on request.state; the shared unit of work does the rest.
+Reader = Annotated[Ctx, Depends(read_ctx)]
+Writer = Annotated[Ctx, Depends(write_ctx)]
 
 
 # --- endpoints -------------------------------------------------------------------------------------------
