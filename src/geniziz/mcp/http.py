@@ -19,8 +19,7 @@ from geniziz.api.auth import key_from_basic, key_from_bearer
 from geniziz.api.errors import APIError
 from geniziz.api.gateway import Surface
 from geniziz.db import Database
-from geniziz.mcp.scopes import SCOPE_HEADER
-from geniziz.mcp.scopes import Scope as McpScope
+from geniziz.mcp.scopes import SCOPE_HEADER, from_header
 from geniziz.mcp.server import build_server
 
 PATHS = ("/mcp", "/mcp/")
@@ -62,7 +61,7 @@ class McpEndpoint:
             await response(scope, receive, send)
             return
         try:
-            scope["state"]["mcp_scope"] = McpScope.from_header(Headers(scope=scope).get(SCOPE_HEADER))
+            scope["state"]["mcp_scope"] = from_header(Headers(scope=scope).get(SCOPE_HEADER))
         except APIError as exc:
             await SURFACE.api_error(exc)(scope, receive, send)
             return

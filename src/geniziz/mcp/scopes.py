@@ -21,6 +21,3 @@ def from_header(value: str | None) -> Scope:
                             + ", ".join(s.value for s in Scope),
                        {"Geniziz-Scope": "one of " + ", ".join(s.value for s in Scope)}) from None
 
-
-# mcp/http.py still calls Scope.from_header; the parsing stays here, where the header belongs.
-Scope.from_header = staticmethod(from_header)  # type: ignore[attr-defined]
