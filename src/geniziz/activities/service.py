@@ -21,7 +21,8 @@ from geniziz.activities.models import Activity, CustomActivityType, EmailThread
 from geniziz.activities.schemas import html_to_text
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found
-from geniziz.api.resource import CrudService, MemberRef, Ref
+from geniziz.api.resource import CrudService, Ref
+from geniziz.identity.refs import MemberRef
 from geniziz.api.schemas import InputTimestamp
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, select
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found, validation_field_errors
@@ -45,23 +45,6 @@ class Ref:
         if self.where is not None:
             query = query.where(self.where)
         return (await ctx.session.execute(query.limit(1))).first() is not None
-
-
-class MemberRef(Ref):
-    """A user ID that must belong to a member of the caller's workspace."""
-
-    def __init__(self) -> None:
-        from geniziz.identity.models import Membership
-
-        super().__init__(Membership, "user")
-
-    async def exists(self, ctx: Ctx, value: str) -> bool:
-        from geniziz.identity.models import Membership
-
-        if not looks_like_id(value):
-            return False
-        query = select(exists().where(Membership.user_id == value))
-        return bool(await ctx.session.scalar(query))
 
 
 # --- services --------------------------------------------------------------------------------------

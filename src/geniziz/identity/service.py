@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geniziz.api.auth import digest, generate_secret
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found
-from geniziz.api.resource import CrudService, MemberRef
+from geniziz.api.resource import CrudService
+from geniziz.identity.refs import MemberRef
 from geniziz.db import looks_like_id, new_id, utcnow
 from geniziz.identity.models import ApiKey, Membership, Organization, User
 from geniziz.statuses.service import create_default_statuses

@@ -9,7 +9,8 @@ from sqlalchemy.orm import selectinload
 
 from geniziz import events
 from geniziz.api.context import Ctx
-from geniziz.api.resource import CrudService, MemberRef, Ref
+from geniziz.api.resource import CrudService, Ref
+from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
 from geniziz.statuses.models import Status

@@ -9,7 +9,8 @@ from sqlalchemy import Select, func, select
 from geniziz import events
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError
-from geniziz.api.resource import CrudService, MemberRef, Ref
+from geniziz.api.resource import CrudService, Ref
+from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact
 from geniziz.db import utcnow

@@ -8,7 +8,8 @@ from sqlalchemy import Select
 
 from geniziz import events
 from geniziz.api.context import Ctx
-from geniziz.api.resource import CrudService, MemberRef, Ref
+from geniziz.api.resource import CrudService, Ref
+from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact
 from geniziz.db import utcnow

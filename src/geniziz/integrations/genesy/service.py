@@ -13,7 +13,8 @@ from typing import Any
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error
-from geniziz.api.resource import MAX_LIMIT, REGISTRY, MemberRef, Ref, Resource
+from geniziz.api.resource import MAX_LIMIT, REGISTRY, Ref, Resource
+from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
 from geniziz.identity.service import user_by_email
 from geniziz.integrations.genesy.schemas import TaskIn
