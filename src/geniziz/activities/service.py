@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from geniziz.activities.models import Activity, CustomActivityType, EmailThread
@@ -384,6 +385,22 @@ class CustomActivityTypeService(CrudService[CustomActivityType]):
             if (definition["type"] == "choices") != bool(definition.get("choices")):
                 raise field_error(f"fields.{i}.choices", "required for type choices, and only for it")
         await super().apply(ctx, obj, data, creating=creating)
+
+    # The check above answers a repeat; the unique index on (workspace, lower(name)) answers a race,
+    # in a savepoint so the loser gets the same 400.
+    async def create(self, ctx: Ctx, data: dict[str, Any]) -> CustomActivityType:
+        try:
+            async with ctx.session.begin_nested():
+                return await super().create(ctx, data)
+        except IntegrityError:
+            raise field_error("name", "already the name of another custom activity type") from None
+
+    async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> CustomActivityType:
+        try:
+            async with ctx.session.begin_nested():
+                return await super().update(ctx, record_id, data)
+        except IntegrityError:
+            raise field_error("name", "already the name of another custom activity type") from None
 
     async def before_delete(self, ctx: Ctx, obj: CustomActivityType) -> None:
         count = await ctx.session.scalar(select(func.count()).select_from(Activity).where(
