@@ -83,7 +83,9 @@ class CrudService(Generic[M]):
         if not looks_like_id(record_id):
             raise not_found(self.label.capitalize())
         query = self.query(ctx).where(self.model.id == record_id)
-        if refresh:  # reload what a write changed, relationships included
+        # Reload what a write changed, relationships included; and under a lock, what this session
+        # read before it (a read-modify-write must start from the row as locked).
+        if refresh or for_update:
             query = query.execution_options(populate_existing=True)
         if for_update:
             query = query.with_for_update(of=self.model)
