@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     # Largest request body any surface accepts (413 beyond it), checked before the body is read.
     max_body_bytes: int = 10 * 1024 * 1024
+
     # Background jobs (geniziz.worker). The in-process worker runs inside `geniziz serve`: by default
     # only on SQLite (one command gives a working CRM); on PostgreSQL run `geniziz worker` processes.
     inprocess_worker: bool | None = None
