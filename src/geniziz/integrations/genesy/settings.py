@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
+
+from cachetools import TTLCache
 
 from geniziz.db import Database
 from geniziz.identity.models import Organization
@@ -50,20 +51,14 @@ class HeaderCache:
 
     def __init__(self, db: Database, ttl: float) -> None:
         self.db = db
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: TTLCache[str, str] = TTLCache(maxsize=10_000, ttl=ttl)
 
     async def header(self, organization_id: str) -> str:
-        now = time.monotonic()
-        cached = self._cache.get(organization_id)
-        if cached and cached[0] > now:
-            return cached[1]
+        if (name := self._cache.get(organization_id)) is not None:
+            return name
         async with self.db.system_session() as session:  # before any workspace is known
             org = await session.get(Organization, organization_id)
-        name = header_of(org.settings if org else None)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[organization_id] = (now + self.ttl, name)
+        name = self._cache[organization_id] = header_of(org.settings if org else None)
         return name
 
     def forget(self, organization_id: str) -> None:
