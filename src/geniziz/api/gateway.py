@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.datastructures import Headers
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -209,8 +210,34 @@ def surface_of(request: Request) -> Surface:
     return surface
 
 
+_MISSING_KEY = re.compile(r'Key \((\w+)\)=\(([^)]*)\) is not present in table "(\w+)"')
+
+
+def integrity_error(exc: IntegrityError) -> APIError:
+    """A constraint the database enforced where a check raced with another request: a 4xx, never a 500.
+    A unique key is a 409 (the other request created it first); a reference to a record deleted
+    meanwhile is a 400 naming the field (PostgreSQL says which; SQLite serializes writers, so it rarely
+    gets here)."""
+    cause = exc.orig.__cause__ or exc.orig  # asyncpg's exception, with sqlstate and detail
+    code, text = getattr(cause, "sqlstate", None), str(exc.orig)
+    if code == "23505" or "UNIQUE constraint" in text:
+        return APIError(409, "Conflict: another request just created the same record; read it or retry")
+    if code == "23503" or "FOREIGN KEY constraint" in text:
+        if match := _MISSING_KEY.search(getattr(cause, "detail", None) or ""):
+            field, value, table = match.groups()
+            why = f"No {table.replace('_', ' ')} with ID {value} in this workspace (deleted meanwhile)"
+            return APIError(400, f"Invalid reference: {field}", {field: why})
+        return APIError(409, "Conflict: a record this change refers to, or that refers to it, changed "
+                             "meanwhile; retry")
+    return APIError(400, "Invalid request: the database refused this change")
+
+
 def install_error_handlers(app: Any) -> None:
     """Client errors in the error shape of the surface the request came through."""
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(request: Request, exc: IntegrityError) -> Response:
+        return surface_of(request).api_error(integrity_error(exc))
+
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> Response:
         return surface_of(request).api_error(exc)

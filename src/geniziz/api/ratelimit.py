@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from urllib.parse import parse_qs
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -21,12 +22,14 @@ GROUPS = ("read", "write", "heavy")
 
 
 def endpoint_group(method: str, path: str, query_string: bytes) -> str:
-    """An action's declared group; else searches (``query=``) are heavy, other GETs read, the rest write."""
+    """An action's declared group; else searches (a ``query`` parameter) are heavy, other GETs read, the
+    rest write. The parameters are parsed as the app parses them, so ``?%71uery=`` is a search too."""
     if declared := rate_group(method, path):
         return declared
-    if b"query=" in query_string:
+    reading = method in ("GET", "HEAD", "OPTIONS")
+    if reading and "query" in parse_qs(query_string.decode("latin-1"), keep_blank_values=True):
         return "heavy"
-    return "read" if method in ("GET", "HEAD", "OPTIONS") else "write"
+    return "read" if reading else "write"
 
 
 @dataclass(frozen=True, slots=True)

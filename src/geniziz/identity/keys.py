@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from weakref import WeakSet
+
 from cachetools import TTLCache
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from geniziz.api.auth import Principal, digest
 from geniziz.db import Database
@@ -11,11 +14,15 @@ from geniziz.identity.models import ApiKey, Membership
 
 
 class KeyResolver:
-    """Resolves a secret to its Principal. Cached for ``ttl`` seconds, so revocation takes effect that fast."""
+    """Resolves a secret to its Principal. Cached for ``ttl`` seconds: revocation and role changes take
+    effect at once in the process that made them (``forget_after_commit``), within ``ttl`` elsewhere."""
+
+    _live: WeakSet[KeyResolver] = WeakSet()
 
     def __init__(self, db: Database, ttl: float) -> None:
         self.db = db
         self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=10_000, ttl=ttl)
+        KeyResolver._live.add(self)
 
     async def resolve(self, secret: str | None) -> Principal | None:
         if not secret or len(secret) > 200:
@@ -37,3 +44,13 @@ class KeyResolver:
     def forget(self) -> None:
         """Drop cached lookups (after this process revokes a key or changes a role)."""
         self._cache.clear()
+
+
+def forget_after_commit(session: AsyncSession) -> None:
+    """Once this session commits (a key deleted, a membership removed or its role changed), every
+    resolver of this process drops its cached lookups: the change holds from the next request on."""
+    def forget(_session: object) -> None:
+        for resolver in list(KeyResolver._live):
+            resolver.forget()
+
+    event.listen(session.sync_session, "after_commit", forget, once=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geniziz.api.auth import digest, generate_secret
@@ -13,16 +15,24 @@ from geniziz.api.errors import APIError, field_error, not_found
 from geniziz.api.resource import CrudService
 from geniziz.identity.refs import MemberRef
 from geniziz.db import looks_like_id, new_id, utcnow
+from geniziz.identity.keys import forget_after_commit
 from geniziz.identity.models import ApiKey, Membership, Organization, User
-from geniziz.statuses.service import create_default_statuses
+from geniziz.statuses.service import create_default_statuses, lock_workspace
+
+
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
 
 
 async def user_by_email(session: AsyncSession, email: str, name: str | None = None, *, create: bool) -> User | None:
-    user = await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    by_email = select(User).where(func.lower(User.email) == email.lower())
+    user = await session.scalar(by_email)
     if user is None and create:
-        user = User(id=new_id("user"), email=email, name=name or email.split("@")[0])
-        session.add(user)
-        await session.flush()
+        # Two invitations of one new address at once: the unique email lets one insert, both find it.
+        await session.execute(_insert(session)(User).values(
+            id=new_id("user"), email=email, name=name or email.split("@")[0],
+        ).on_conflict_do_nothing(index_elements=["email"]))
+        user = await session.scalar(by_email)
     return user
 
 
@@ -90,12 +100,14 @@ class MembershipService(CrudService[Membership]):
         ctx.require_admin()
         user = await user_by_email(ctx.session, data["email"], data.get("name"), create=True)
         assert user is not None
-        if await MemberRef().exists(ctx, user.id):
+        # The unique (workspace, user) settles a race the same way as a repeat: already a member.
+        membership_id = None if await MemberRef().exists(ctx, user.id) else await ctx.session.scalar(
+            _insert(ctx.session)(Membership).values(
+                id=new_id("memb"), organization_id=ctx.org_id, user_id=user.id, role=data["role"],
+            ).on_conflict_do_nothing(index_elements=["organization_id", "user_id"]).returning(Membership.id))
+        if membership_id is None:
             raise field_error("email", "already a member of this workspace")
-        membership = Membership(id=new_id("memb"), organization_id=ctx.org_id, user_id=user.id, role=data["role"])
-        ctx.session.add(membership)
-        await ctx.session.flush()
-        return membership
+        return await self.get(ctx, membership_id)
 
     async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> Membership:
         ctx.require_admin()
@@ -103,6 +115,8 @@ class MembershipService(CrudService[Membership]):
         role = data.get("role") or membership.role
         if membership.role == "admin" and role != "admin":
             await self._keep_an_admin(ctx)
+        if role != membership.role:
+            forget_after_commit(ctx.session)  # cached keys carry the old role
         membership.role = role
         membership.date_updated = utcnow()
         await ctx.session.flush()
@@ -115,8 +129,11 @@ class MembershipService(CrudService[Membership]):
         # A removed member's keys for this workspace stop working with the membership; delete them too.
         for key in await ctx.session.scalars(select(ApiKey).where(ApiKey.user_id == obj.user_id)):
             await ctx.session.delete(key)
+        forget_after_commit(ctx.session)
 
     async def _keep_an_admin(self, ctx: Ctx) -> None:
+        # Counted under the workspace's lock: two admins demoting each other at once cannot both pass.
+        await lock_workspace(ctx)
         admins = await ctx.session.scalar(select(func.count()).select_from(Membership).where(
             Membership.role == "admin"))
         if admins <= 1:
@@ -139,3 +156,6 @@ class ApiKeyService(CrudService[ApiKey]):
             if not await MemberRef().exists(ctx, user_id):
                 raise field_error("user_id", f"No user with ID {user_id} in this workspace")
         return await issue_api_key(ctx.session, ctx.org_id, user_id or ctx.user_id, name)
+
+    async def before_delete(self, ctx: Ctx, obj: ApiKey) -> None:
+        forget_after_commit(ctx.session)  # the deleted key stops working at once in this process

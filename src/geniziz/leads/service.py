@@ -31,8 +31,12 @@ def search_text(lead: Lead, contacts: list[Contact]) -> str:
 
 
 async def refresh_search_text(ctx: Ctx, lead_id: str) -> None:
-    """Recompute a lead's search text after one of its contacts changed."""
-    lead = await ctx.session.get(Lead, lead_id)
+    """Recompute a lead's search text after one of its contacts changed.
+
+    The lead is locked first (FOR NO KEY UPDATE, which the contacts' foreign-key share locks do not
+    block), so of two writers to one lead's contacts the second reads after the first committed."""
+    lead = (await ctx.session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update(key_share=True)
+                                      .execution_options(populate_existing=True))).first()
     if lead is None:
         return
     contacts = list(await ctx.session.scalars(select(Contact).where(Contact.lead_id == lead_id)))

@@ -10,6 +10,7 @@ from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError
 from geniziz.api.resource import CrudService, Ref
 from geniziz.db import new_id
+from geniziz.identity.models import Organization
 from geniziz.statuses.models import Pipeline, Status
 
 DEFAULT_LEAD_STATUSES = ("Potential", "Bad Fit", "Qualified", "Customer")
@@ -41,6 +42,8 @@ class StatusService(CrudService[Status]):
             raise APIError(400, f"This status is used by {in_use} {holder.__tablename__} record(s); move them "
                                 "to another status first", {"id": "status in use"})
         if self.kind == "lead":
+            # Counted under the workspace's lock: two deletes at once cannot both leave the other as the last.
+            await lock_workspace(ctx)
             remaining = await ctx.session.scalar(select(func.count()).select_from(Status).where(Status.kind == "lead"))
             if remaining <= 1:
                 raise APIError(400, "A workspace needs at least one lead status", {"id": "last lead status"})
@@ -80,6 +83,13 @@ class PipelineService(CrudService[Pipeline]):
             Opportunity.pipeline_id == obj.id))
         if in_use:
             raise APIError(400, f"This pipeline has {in_use} opportunities; move them first", {"id": "pipeline in use"})
+
+
+async def lock_workspace(ctx: Ctx) -> None:
+    """Serialize checks that span a workspace's rows ("at least one ..."). FOR NO KEY UPDATE: the
+    foreign-key share locks of concurrent inserts in the workspace do not wait for it."""
+    await ctx.session.execute(select(Organization.id).where(Organization.id == ctx.org_id)
+                              .with_for_update(key_share=True))
 
 
 async def first_status(ctx: Ctx, kind: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
 from geniziz.api.resource import REGISTRY
-from geniziz.integrations.genesy.refs import link, linked
+from geniziz.integrations.genesy.refs import create_once
 from geniziz.integrations.genesy.schemas import ActivityIn
 from geniziz.integrations.genesy.service import contact_or_lead, genesy_names, resolve_lead, resolve_owner
 
@@ -31,8 +31,8 @@ async def create_activity(ctx: Ctx, body: ActivityIn) -> dict[str, Any]:
     # Genesy may log the same message twice (a retry); its message ID finds the first one.
     ref = f"{kind}:{message_id}" if isinstance(message_id, str | int) and str(message_id) else None
     resource = REGISTRY["activity/email" if kind == "EMAIL" else "activity/channel_message"]
-    activity = await linked(ctx, resource, SOURCE, ref)
-    if activity is None:
+
+    async def create() -> Any:
         data: dict[str, Any] = {"direction": direction, "activity_at": body.occurred_at or None}
         if body.owner_id:
             data["user_id"] = await resolve_owner(ctx, body.owner_id, "ownerId")
@@ -47,8 +47,9 @@ async def create_activity(ctx: Ctx, body: ActivityIn) -> dict[str, Any]:
             data.update(channel=kind.lower(), external_id=str(message_id) if ref else None,
                         text="\n\n".join(part for part in (body.subject, body.body) if part) or None)
         with genesy_names(_NAMES):
-            activity = await resource.service.create(ctx, resource.parse(resource.create_schema, data).model_dump())
-        await link(ctx, SOURCE, ref, activity.id)
+            return await resource.service.create(ctx, resource.parse(resource.create_schema, data).model_dump())
+
+    activity = await create_once(ctx, resource, SOURCE, ref, create)
     return {"id": activity.id, "type": kind, "subject": body.subject, "direction": activity.direction.upper(),
             "occurredAt": resource.serialize(activity)["activity_at"], "contactId": activity.contact_id,
             "companyId": activity.lead_id}

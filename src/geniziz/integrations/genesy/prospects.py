@@ -18,7 +18,7 @@ from geniziz.api.resource import REGISTRY, Resource
 from geniziz.api.schemas import normalize_email, normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.integrations.genesy import schemas
-from geniziz.integrations.genesy.refs import link, linked, one
+from geniziz.integrations.genesy.refs import create_once, link, linked, one
 from geniziz.integrations.genesy.service import genesy_names, resolve_owner
 from geniziz.leads.models import Lead
 
@@ -158,8 +158,11 @@ async def create_contacts(ctx: Ctx, items: list[schemas.ContactIn]) -> list[dict
         owner = await resolve_owner(ctx, item.owner_id, f"{where}.ownerId") if item.owner_id else None
         contact = await _known_contact(ctx, item)
         if contact is None:
-            data = {**_contact_input(item), "lead_id": await _company_lead(ctx, item, owner, where)}
-            contact = await _contacts().service.create(ctx, _parse(_contacts(), data, where, partial=False))
+            async def create(item: schemas.ContactIn = item, owner: str | None = owner, where: str = where) -> Contact:
+                data = {**_contact_input(item), "lead_id": await _company_lead(ctx, item, owner, where)}
+                return await _contacts().service.create(ctx, _parse(_contacts(), data, where, partial=False))
+
+            contact = await create_once(ctx, _contacts(), CONTACT_SOURCE, item.external_id, create)
         await link(ctx, CONTACT_SOURCE, item.external_id, contact.id)
         results.append({"externalId": item.external_id, "crmId": contact.id})
     return results
@@ -178,7 +181,8 @@ async def sync_contacts(ctx: Ctx, items: list[schemas.ContactIn]) -> list[dict[s
 async def update_contacts(ctx: Ctx, items: list[schemas.ContactUpdateIn]) -> dict[str, Any]:
     results, errors = [], []
     for i, item in enumerate(items):
-        contact = await one(ctx, _contacts(), item.crm_id)
+        # Locked before reading: the new addresses join those a concurrent update just added.
+        contact = await one(ctx, _contacts(), item.crm_id, for_update=True)
         if contact is None:
             errors.append({"crmId": item.crm_id, "error": "Contact not found"})
             continue
@@ -225,7 +229,9 @@ async def _link_company(ctx: Ctx, item: schemas.CompanyFields, external_id: str 
 async def create_companies(ctx: Ctx, items: list[schemas.CompanyIn]) -> list[dict[str, Any]]:
     results = []
     for i, item in enumerate(items):
-        lead = await _known_company(ctx, item) or await _create_lead(ctx, item, f"companies.{i}")
+        lead = await _known_company(ctx, item) or await create_once(
+            ctx, _leads(), COMPANY_SOURCE, item.external_id,
+            lambda item=item, i=i: _create_lead(ctx, item, f"companies.{i}"))
         await _link_company(ctx, item, item.external_id, lead.id)
         results.append({"externalId": item.external_id, "crmId": lead.id})
     return results
@@ -243,7 +249,7 @@ async def sync_companies(ctx: Ctx, items: list[schemas.CompanyIn]) -> list[dict[
 async def update_companies(ctx: Ctx, items: list[schemas.CompanyUpdateIn]) -> dict[str, Any]:
     results, errors = [], []
     for i, item in enumerate(items):
-        lead = await one(ctx, _leads(), item.crm_id)
+        lead = await one(ctx, _leads(), item.crm_id, for_update=True)  # locked before reading, as for contacts
         if lead is None:
             errors.append({"crmId": item.crm_id, "error": "Company not found"})
             continue

@@ -3,6 +3,7 @@ resource of the main API."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, StrictBool, StrictStr
@@ -16,6 +17,20 @@ BATCH_LIMIT = 200
 
 Text = StrictStr | None
 Id = Annotated[StrictStr, Field(min_length=1, max_length=500)]
+# What browsers ignore in a scheme ("java\tscript:"), then a scheme that is not a port ("acme.example:8080").
+_IGNORED = re.compile(r"[\x00-\x20\x7f]")
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):(?!\d)", re.IGNORECASE)
+
+
+def no_script_url(value: str | None) -> str | None:
+    """Genesy sends URLs and domains with or without http(s)://; any other scheme (javascript:, data:)
+    would run script where the value is linked, so it is refused."""
+    if value and (match := _SCHEME.match(_IGNORED.sub("", value))) and match[1].lower() not in ("http", "https"):
+        raise ValueError("must be an http(s) URL or a domain")
+    return value
+
+
+WebText = Annotated[Text, AfterValidator(no_script_url)]
 
 
 class GenesyModel(WriteModel):
@@ -57,9 +72,9 @@ class ContactFields(GenesyModel):
     last_name: Text = None
     phone: Text = None
     title: Text = None
-    linkedin_url: Text = None
+    linkedin_url: WebText = None
     company: Text = Field(None, description="The company's name: the contact goes on the matching lead.")
-    domain: Text = None
+    domain: WebText = None
     owner_id: Text = None
 
 
@@ -74,8 +89,8 @@ class ContactUpdateIn(ContactFields):
 
 class CompanyFields(GenesyModel):
     name: Text = None
-    domain: Text = None
-    linkedin_url: Text = None
+    domain: WebText = None
+    linkedin_url: WebText = None
     industry: Text = None
     description: Text = None
     owner_id: Text = None
