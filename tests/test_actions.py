@@ -60,17 +60,34 @@ def test_an_actions_tool_has_its_scope(api: Api, probe: Action) -> None:
     from geniziz.mcp.tools import TOOLS
 
     read_tools = Mcp(api, "read").tools()
-    assert read_tools["lead_score"].annotations.read_only_hint is True
+    assert read_tools["lead_score"].annotations.read_only_hint is True  # own_tool: a tool of its own
     assert read_tools["lead_score"].description == ACTIONS["lead_score"].summary
     assert set(read_tools["lead_score"].input_schema["properties"]) == {"lead_id", "_fields"}
-    # Registered after the MCP package was imported, the probe is a tool all the same, with its scope.
-    tool = TOOLS["probe_report"]
-    assert tool.scope is Scope.WRITE_SAFE and tool.run is probe.run
-    assert "probe_report" not in {name for name, t in TOOLS.items() if Scope.READ.allows(t.scope)}
-    assert "probe_report" in {name for name, t in TOOLS.items() if Scope.WRITE_SAFE.allows(t.scope)}
+    # Registered after the MCP package was imported, the probe (no own tool) is reached through its scope's
+    # dispatch tool, which appears with it and is not offered below that scope.
+    assert "probe_report" not in TOOLS
+    tool = TOOLS["run_write_action"]
+    assert tool.scope is Scope.WRITE_SAFE and not Scope.READ.allows(tool.scope)
     definition = tool.definition()
+    assert definition.input_schema["properties"]["action"]["enum"] == ["probe_report"]
     assert definition.annotations.read_only_hint is False and definition.annotations.destructive_hint is False
-    assert definition.input_schema["required"] == ["lead_id", "period"]
+    assert "probe_report" not in TOOLS["run_action"].definition().input_schema["properties"]["action"]["enum"]
+
+
+def test_a_dispatched_action_runs_with_its_own_input_model(probe: Action) -> None:
+    import anyio
+
+    from geniziz.api.errors import APIError
+    from geniziz.mcp.tools import TOOLS, RunArgs
+
+    run = TOOLS["run_write_action"].run
+    ran = anyio.run(run, None, RunArgs(action="probe_report", args={"lead_id": "lead_x", "period": "2026-01"}))
+    assert ran == {"total": 7}
+    for args, field in (({"action": "probe_report", "args": {"lead_id": "x"}}, "period"),
+                        ({"action": "lead_score", "args": {}}, "action")):
+        with pytest.raises(APIError) as refused:
+            anyio.run(run, None, RunArgs(**args))
+        assert field in refused.value.body()["field-errors"]
 
 
 def test_a_declared_action_gives_its_route_and_openapi_entry(probe: Action) -> None:

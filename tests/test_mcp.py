@@ -17,15 +17,18 @@ import pytest
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from geniziz.api.action import Scope
 from geniziz.api.resource import REGISTRY
 from geniziz.app import load_domains
+from geniziz.mcp.catalog import RUNNER, dispatched
 from tests.conftest import Api
 from tests.factories import FACTORIES, make_contact, make_lead, make_opportunity, make_task
 
 load_domains()
 T = TypeVar("T")
 
-READ_TOOLS = {"describe_resource", "list_records", "get_record", "search", "lead_score"}
+# run_action: the reports (and every other read action without a tool of its own).
+READ_TOOLS = {"describe_resource", "list_records", "get_record", "search", "lead_score", "run_action"}
 SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task"}
 ALL_TOOLS = SAFE_TOOLS | {"delete_record"}
 IDENTITY = {"user", "membership", "api_key", "organization", "role", "credential"}
@@ -142,21 +145,20 @@ def test_the_tool_list_fits_in_an_agents_context(api: Api) -> None:
 
 
 def test_generic_tools_derive_resources_from_the_registry(api: Api) -> None:
+    """The names are listed once, in describe_resource (resources, then actions without a tool of their own)."""
     tools = Mcp(api).tools()
-    for name, operation in (("list_records", "list"), ("get_record", "get"), ("create_record", "create"),
-                            ("update_record", "update"), ("delete_record", "delete")):
-        enum = tools[name].input_schema["properties"]["resource"]["enum"]
-        assert enum == mcp_resources(operation), name
-        assert not IDENTITY & set(enum), name
     described = tools["describe_resource"].input_schema["properties"]["resource"]["enum"]
-    assert described == [r.name for r in REGISTRY.values() if r.mcp]
-    assert "activity/call" in tools["create_record"].input_schema["properties"]["resource"]["enum"]
+    assert described == [r.name for r in REGISTRY.values() if r.mcp] + [a.name for a in dispatched()]
+    assert not IDENTITY & set(described) and "activity/call" in described
+    for name in ("list_records", "get_record", "create_record", "update_record", "delete_record"):
+        assert "enum" not in tools[name].input_schema["properties"]["resource"], name
 
 
 def test_describe_resource_answers_for_every_resource(api: Api) -> None:
     """Derived from the tool list: each resource an agent can name is described, with what its operations take."""
     mcp = Mcp(api, "read")
-    names = mcp.tools()["describe_resource"].input_schema["properties"]["resource"]["enum"]
+    names = [n for n in mcp.tools()["describe_resource"].input_schema["properties"]["resource"]["enum"]
+             if n in REGISTRY]
     assert {"lead", "contact", "opportunity/line_item", "activity/call", "status/lead"} <= set(names)
     for name in names:
         about = mcp.call("describe_resource", resource=name)
@@ -207,14 +209,12 @@ def test_a_resource_registered_later_is_offered_with_no_mcp_change() -> None:
     hidden = dataclasses.replace(probe, name="probe/secret", mcp=False)
     REGISTRY[probe.name], REGISTRY[hidden.name] = probe, hidden
     try:
-        for name in ("describe_resource", "list_records", "get_record", "create_record", "update_record",
-                     "delete_record"):
-            enum = TOOLS[name].definition().input_schema["properties"]["resource"]["enum"]
-            assert "probe/thing" in enum and "probe/secret" not in enum
+        enum = TOOLS["describe_resource"].definition().input_schema["properties"]["resource"]["enum"]
+        assert "probe/thing" in enum and "probe/secret" not in enum
         assert describe_resource(probe)["title"] == "Probe thing"
     finally:
         del REGISTRY[probe.name], REGISTRY[hidden.name]
-    assert "probe/thing" not in TOOLS["list_records"].definition().input_schema["properties"]["resource"]["enum"]
+    assert "probe/thing" not in TOOLS["describe_resource"].definition().input_schema["properties"]["resource"]["enum"]
 
 
 # --- the generic tools ----------------------------------------------------------------------------------
@@ -419,3 +419,45 @@ def test_another_workspace_cannot_search_score_log_or_complete(api: Api, other: 
     assert api.ok("GET", "/activity/note/", params={"lead_id": lead["id"]})["data"] == []
     assert api.ok("GET", f"/task/{task['id']}/")["is_complete"] is False
     assert [hit["lead"]["id"] for hit in Mcp(api).call("search", query="zyxwv")["data"]] == [lead["id"]] * 2
+
+
+# --- actions without a tool of their own ------------------------------------------------------------------
+def test_every_action_is_callable_at_its_scope_and_refused_below(api: Api) -> None:
+    """Derived from ACTIONS: each dispatched action runs through its scope's tool with the example
+    describe_resource gives, that tool enumerates exactly its scope's actions, and scopes below see neither."""
+    tools = {scope: Mcp(api, scope.value).tools() for scope in Scope}
+    for scope in Scope:
+        names = [a.name for a in dispatched(scope)]
+        for seen in Scope:
+            listed = RUNNER[scope] in tools[seen]
+            assert listed is (bool(names) and seen.allows(scope)), (scope, seen)
+            if listed:
+                assert tools[seen][RUNNER[scope]].input_schema["properties"]["action"]["enum"] == names
+    assert dispatched(Scope.READ), "the reports are read actions"
+    for action in dispatched():
+        mcp = Mcp(api, action.scope.value)
+        about = mcp.call("describe_resource", resource=action.name)
+        assert about["scope"] == action.scope.value and about["example"]["tool"] == RUNNER[action.scope]
+        assert about["rest"] == f"{action.method} /api/v1{action.path}" and about["args"] and about["returns"]
+        assert isinstance(mcp.call(about["example"]["tool"], **about["example"]["arguments"]), dict), action.name
+        for below in [s for s in Scope if not s.allows(action.scope)]:
+            body = Mcp(api, below.value).fail(RUNNER[action.scope], **about["example"]["arguments"])
+            assert action.scope.value in body["error"]
+        for other in [s for s in Scope if s is not action.scope]:  # another scope's tool does not run it
+            if dispatched(other) and Scope.WRITE_DESTRUCTIVE.allows(other):
+                Mcp(api).fail(RUNNER[other], "action", action=action.name, args={})
+
+
+def test_run_action_checks_the_actions_own_input(api: Api) -> None:
+    mcp = Mcp(api, "read")
+    body = mcp.call("run_action", action="report_activity",
+                    args={"relative_range": "today", "metrics": ["notes.count"]})
+    assert body["totals"] == {"notes.count": 0}
+    assert body == api.ok("POST", "/report/activity/", status=200,
+                          json={"relative_range": "today", "metrics": ["notes.count"]})  # the same as REST
+    mcp.fail("run_action", "relative_range", action="report_activity", args={"relative_range": "someday"})
+    mcp.fail("run_action", "colour", action="report_funnel", args={"relative_range": "today", "colour": 1})
+    mcp.fail("run_action", "date_start", action="report_sales", args={})
+    mcp.fail("run_action", "action", action="report_nope", args={})
+    mcp.fail("run_action", "action", action="lead_score", args={})  # it has a tool of its own
+    mcp.fail("describe_resource", "resource", resource="report_nope")

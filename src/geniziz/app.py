@@ -37,6 +37,8 @@ DOMAINS = [
     "geniziz.identity",
     "geniziz.integrations.genesy",
     "geniziz.worker",
+    "geniziz.reports",
+    "geniziz.messaging",
 ]
 # Models that no resource declares but the schema needs.
 MODEL_MODULES = ["geniziz.integrations.models"]

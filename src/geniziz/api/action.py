@@ -17,13 +17,14 @@ from enum import Enum
 from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Body, Depends, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.routing import compile_path
 
 from geniziz.api.context import Ctx, read_ctx, write_ctx
 from geniziz.api.errors import APIError, validation_field_errors
+from geniziz.api.tabular import CSV, csv_response, wants_csv
 
 
 class Scope(str, Enum):
@@ -85,6 +86,11 @@ class Action:
     description: str = ""  # the rest of what a caller should know; keep it short, agents read it too
     tag: str | None = None  # the OpenAPI group, e.g. "Lead"
     status_code: int = 200
+    # MCP: its own tool (for the few an agent uses all the time), or reached through the one
+    # run_action tool of its scope, which keeps tools/list small however many actions there are.
+    own_tool: bool = False
+    # REST: with ``Accept: text/csv``, answer these rows of the JSON body as CSV (reports, exports).
+    csv_rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
 
     def __post_init__(self) -> None:
         missing = set(self.path_params) - set(self.input.model_fields)
@@ -134,7 +140,8 @@ def action_router() -> APIRouter:
         router.add_api_route(
             action.path, _handler(action), methods=[action.method], response_model=action.output,
             status_code=action.status_code, summary=action.title, description=action.description,
-            operation_id=action.name, tags=[action.tag] if action.tag else None)
+            operation_id=action.name, tags=[action.tag] if action.tag else None,
+            responses={action.status_code: {"content": {CSV: {}}}} if action.csv_rows else None)
     return router
 
 
@@ -153,11 +160,15 @@ def _handler(action: Action) -> Callable[..., Awaitable[JSONResponse]]:
         params.append(inspect.Parameter("payload", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[model, source]))
     ctx_dep = read_ctx if action.scope is Scope.READ else write_ctx
     params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Ctx, Depends(ctx_dep)]))
+    params.append(inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request))
 
-    async def handler(ctx: Ctx, payload: BaseModel | None = None, **path: Any) -> JSONResponse:
+    async def handler(ctx: Ctx, request: Request, payload: BaseModel | None = None, **path: Any) -> Response:
         given = payload.model_dump(by_alias=True, exclude_unset=True) if payload is not None else {}
         args = parse_args(action.input, {**given, **path})
-        return JSONResponse(await action.run(ctx, args), status_code=action.status_code)
+        body = await action.run(ctx, args)
+        if action.csv_rows is not None and wants_csv(request):
+            return csv_response(action.csv_rows(body))
+        return JSONResponse(body, status_code=action.status_code)
 
     handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     handler.__name__ = action.name

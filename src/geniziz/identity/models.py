@@ -20,6 +20,8 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(200))
     # Per-workspace settings of integrations, e.g. {"genesy": {"api_key_header": "X-API-Key"}}.
     settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # An IANA zone name: where the workspace's days, weeks and months begin (reports).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     date_created: Mapped[datetime] = mapped_column(default=utcnow)
     date_updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

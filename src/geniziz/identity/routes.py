@@ -58,12 +58,13 @@ async def get_organization(id: str, params: Annotated[FieldsParam, Query()],
 
 
 @router.put("/organization/{id}/", response_model=schemas.OrganizationRead, tags=["Organization"],
-            summary="Rename this key's workspace (admins)")
+            summary="Rename this key's workspace or set its time zone (admins)")
 async def update_organization(id: str, body: schemas.OrganizationUpdate, params: Annotated[FieldsParam, Query()],
                               ctx: Annotated[Ctx, Depends(write_ctx)]) -> JSONResponse:
     org = await _this_organization(ctx, id)
     ctx.require_admin()
-    org.name = body.name
+    for name, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(org, name, value)
     await ctx.session.flush()
     return JSONResponse(_shape(org, params.fields))
 

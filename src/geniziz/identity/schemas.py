@@ -1,13 +1,29 @@
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from geniziz.api.schemas import EmailAddress, ReadModel, Timestamp, WriteModel
 
 Role = Literal["admin", "member"]
 Name = Annotated[str, Field(max_length=200)]
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _known_zone(value: str) -> str:
+    if value not in _zones():
+        raise ValueError("not an IANA time zone name, e.g. Europe/Madrid or America/New_York")
+    return value
+
+
+TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
 
 
 class UserRead(ReadModel):
@@ -83,12 +99,14 @@ class OrganizationCreate(WriteModel):
 
 
 class OrganizationUpdate(WriteModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    time_zone: TimeZoneName | None = Field(None, description="An IANA zone, e.g. Europe/Madrid: where report days begin.")
 
 
 class OrganizationRead(ReadModel):
     id: str
     name: str
+    time_zone: str
     date_created: Timestamp
     date_updated: Timestamp
 

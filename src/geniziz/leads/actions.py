@@ -22,7 +22,7 @@ async def _score(ctx: Ctx, args: LeadScoreArgs) -> dict[str, Any]:
 
 register_action(Action(
     name="lead_score", method="GET", path="/lead/{lead_id}/score/", input=LeadScoreArgs, output=LeadScoreRead,
-    scope=Scope.READ, rate_group="read", tag="Lead", run=_score,
+    scope=Scope.READ, rate_group="read", tag="Lead", run=_score, own_tool=True,
     title="A lead's score (0-100) and the reasons behind it",
     description="Points for its status, open opportunities, recent activity and replies, less overdue tasks.",
 ))

@@ -15,6 +15,7 @@ class Lead(Record, Base):
     __table_args__ = (
         Index("ix_lead_org_id", "organization_id", "id"),
         Index("ix_lead_org_status", "organization_id", "status_id"),
+        Index("ix_lead_org_created", "organization_id", "date_created"),  # reports: leads created in a period
     )
 
     name: Mapped[str] = mapped_column(String(500))

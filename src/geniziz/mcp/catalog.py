@@ -1,7 +1,8 @@
 """The resources MCP can reach, read from the registry at call time, and their description for agents.
 
-Nothing here names a resource: a resource registered later (with ``mcp=True``) shows up in the
-generic tools' enums and in describe_resource without any change to this package.
+Nothing here names a resource or an action: a resource registered later (with ``mcp=True``) shows up
+in the generic tools' enums and in describe_resource, an action in its scope's dispatch tool and in
+describe_resource, without any change to this package.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from geniziz.api.action import ACTIONS, Action, Scope
 from geniziz.api.errors import APIError
 from geniziz.api.resource import REGISTRY, Resource
 
@@ -34,6 +36,29 @@ def mcp_resource(name: str) -> Resource:
         known = ", ".join(r.name for r in mcp_resources())
         raise APIError(400, f"Unknown resource {name!r}", {"resource": f"one of: {known}"})
     return resource
+
+
+# The tool that runs the actions of each scope that have no tool of their own.
+RUNNER = {Scope.READ: "run_action", Scope.WRITE_SAFE: "run_write_action",
+          Scope.WRITE_DESTRUCTIVE: "run_destructive_action"}
+
+
+def dispatched(scope: Scope | None = None) -> list[Action]:
+    """Actions reached through a dispatch tool (all of them, or exactly those of ``scope``)."""
+    return [a for a in ACTIONS.values() if not a.own_tool and (scope is None or a.scope is scope)]
+
+
+def describe_action(action: Action) -> dict[str, Any]:
+    """An action's args (* = required), what it returns, and a call to adapt."""
+    schema = action.input.model_json_schema(by_alias=True)
+    properties, required = schema.get("properties", {}), set(schema.get("required", ()))
+    args = {name: prop["examples"][0] if prop.get("examples") else _sample(name, prop, schema.get("$defs", {}))
+            for name, prop in properties.items() if name in required or prop.get("examples")}
+    tool = RUNNER[action.scope]
+    return {"action": action.name, "title": action.title, "description": action.description,
+            "scope": action.scope.value, "rest": f"{action.method} /api/v1{action.path}",
+            "args": summarize(action.input), "returns": read_fields(action.output),
+            "example": {"tool": tool, "arguments": {"action": action.name, "args": args}}}
 
 
 def describe_resource(resource: Resource) -> dict[str, Any]:

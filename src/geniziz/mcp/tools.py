@@ -1,10 +1,14 @@
 """The MCP tools and the scope each needs.
 
-Five generic tools take a resource name and dispatch to that resource's own operations (the code
-REST runs), so every business resource is reachable and a new one needs no change here;
-``describe_resource`` tells an agent a resource's fields, filters and bodies when it needs them, so
-the tool list stays small. The task-specific tools (``actions.py``) register themselves with the
-same ``tool`` decorator, and every declared ``Action`` is a tool too (``TOOLS`` reads them live).
+Five generic tools take a resource name (listed once, in describe_resource's enum) and dispatch to that
+resource's own operations (the code REST runs), so every business resource is reachable and a new one
+needs no change here;
+``describe_resource`` tells an agent a resource's (or an action's) fields, filters and bodies when it
+needs them, so the tool list stays small. The task-specific tools (``actions.py``) register
+themselves with the same ``tool`` decorator. A declared ``Action`` with ``own_tool`` is a tool of its
+own; every other one is reached through the one dispatch tool of its scope (``run_action``,
+``run_write_action``, ``run_destructive_action``), whose enum names exactly that scope's actions, so
+the list grows by a name per action, not a tool. ``TOOLS`` reads the actions live.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from geniziz.api.action import ACTIONS, Action, Args, FieldsArg, Run, Scope, joi
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
 from geniziz.api.resource import REGISTRY, Resource
-from geniziz.mcp.catalog import describe_resource, mcp_resource, mcp_resources
+from geniziz.mcp.catalog import RUNNER, describe_action, describe_resource, dispatched, mcp_resource, mcp_resources
 
 __all__ = ["TOOLS", "Args", "FieldsArg", "Tool", "joined", "parse_args", "tool"]
 
@@ -33,16 +37,18 @@ class Tool:
     args: type[Args]
     run: Run
     description: str
-    operation: str | None = None  # generic tools: the resource operation they dispatch to
 
     def definition(self) -> types.Tool:
-        """The resource enum follows the registry as it is now (cached while it stays the same)."""
-        return _definition(self, tuple(REGISTRY))
+        """The enums follow the registry and the actions as they are now (cached while they stay the same)."""
+        return _definition(self, tuple(REGISTRY), tuple(ACTIONS))
 
     def _build(self) -> types.Tool:
         schema = _compact(self.args.model_json_schema())
-        if "resource" in schema["properties"]:  # generic tools and describe_resource
-            schema["properties"]["resource"]["enum"] = [r.name for r in mcp_resources(self.operation)]
+        properties = schema["properties"]
+        if self.name == "describe_resource":  # the one list of names; each generic tool checks its own on call
+            properties["resource"]["enum"] = [r.name for r in mcp_resources()] + [a.name for a in dispatched()]
+        if "action" in properties:  # a dispatch tool: exactly the actions of its scope
+            properties["action"]["enum"] = [a.name for a in dispatched(self.scope)]
         return types.Tool(
             name=self.name, description=self.description, input_schema=schema,
             annotations=types.ToolAnnotations(  # destructive_hint only means something for a tool that writes
@@ -72,7 +78,7 @@ def _compact(schema: Any) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _definition(tool: Tool, _registry: tuple[str, ...]) -> types.Tool:
+def _definition(tool: Tool, _registry: tuple[str, ...], _actions: tuple[str, ...]) -> types.Tool:
     return tool._build()
 
 
@@ -82,16 +88,17 @@ def _action_tool(action: Action) -> Tool:
 
 
 class _Tools(Mapping[str, Tool]):
-    """The hand-written tools, then one per declared action, read when asked (actions load with the domains)."""
+    """The hand-written tools, the own-tool actions, then each scope's dispatch tool while that scope has
+    actions, read when asked (actions load with the domains)."""
 
     def __init__(self) -> None:
         self.own: dict[str, Tool] = {}
 
     def _all(self) -> dict[str, Tool]:
-        derived = {name: _action_tool(action) for name, action in ACTIONS.items()}
+        derived = {name: _action_tool(action) for name, action in ACTIONS.items() if action.own_tool}
         if clash := self.own.keys() & derived.keys():
             raise RuntimeError(f"MCP tools declared twice (as a tool and an action): {', '.join(clash)}")
-        return self.own | derived
+        return self.own | derived | {t.name: t for t in DISPATCH if dispatched(t.scope)}
 
     def __getitem__(self, name: str) -> Tool:
         return self._all()[name]
@@ -106,12 +113,11 @@ class _Tools(Mapping[str, Tool]):
 TOOLS = _Tools()
 
 
-def tool(name: str, scope: Scope, args: type[Args], description: str,
-         operation: str | None = None) -> Callable[[Run], Run]:
+def tool(name: str, scope: Scope, args: type[Args], description: str) -> Callable[[Run], Run]:
     def register(run: Run) -> Run:
         if name in TOOLS.own:
             raise RuntimeError(f"MCP tool {name} registered twice")
-        TOOLS.own[name] = Tool(name, scope, args, run, description, operation)
+        TOOLS.own[name] = Tool(name, scope, args, run, description)
         return run
 
     return register
@@ -120,12 +126,13 @@ def tool(name: str, scope: Scope, args: type[Args], description: str,
 # --- generic tools ------------------------------------------------------------------------------------
 # Short on purpose: every agent reads the whole list. The details come from describe_resource.
 class ResourceArgs(Args):
-    resource: str
+    # No enum here: the names are listed once, in describe_resource, so the list costs its length once.
+    resource: str = Field(description="A resource name from describe_resource.")
     parent_id: str | None = Field(None, description="Nested resources only: the parent's ID.")
 
 
 class DescribeArgs(Args):
-    resource: str
+    resource: str = Field(description="A resource or an action.")
 
 
 class ListArgs(ResourceArgs):
@@ -156,7 +163,7 @@ class DeleteArgs(ResourceArgs):
 
 
 def _resource(args: ResourceArgs, *, needs_parent: bool = False) -> Resource:
-    res = mcp_resource(args.resource)
+    res = mcp_resource(args.resource)  # an operation it lacks answers "does not support" when called
     if res.parent is None and args.parent_id is not None:
         raise field_error("parent_id", f"{res.name} is not nested under another resource; leave parent_id out")
     if res.parent is not None and needs_parent and args.parent_id is None:
@@ -165,13 +172,16 @@ def _resource(args: ResourceArgs, *, needs_parent: bool = False) -> Resource:
 
 
 @tool("describe_resource", Scope.READ, DescribeArgs, description=(
-    "A resource's fields, filters, body fields (* = required) and an example. Call it before filtering or "
-    "writing."))
+    "A resource's fields, filters, body fields (* = required) and an example, or an action's args. Call it "
+    "before filtering, writing or running an action."))
 async def describe(ctx: Ctx, args: DescribeArgs) -> dict[str, Any]:
+    action = ACTIONS.get(args.resource)
+    if action is not None and not action.own_tool:
+        return describe_action(action)
     return describe_resource(mcp_resource(args.resource))
 
 
-@tool("list_records", Scope.READ, ListArgs, operation="list", description=(
+@tool("list_records", Scope.READ, ListArgs, description=(
     "List a resource's records, newest first: {data, has_more}. Page with _limit/_skip."))
 async def list_records(ctx: Ctx, args: ListArgs) -> dict[str, Any]:
     res = _resource(args)
@@ -180,19 +190,19 @@ async def list_records(ctx: Ctx, args: ListArgs) -> dict[str, Any]:
     return await res.list(ctx, query, args.parent_id)
 
 
-@tool("get_record", Scope.READ, GetArgs, operation="get", description="Get one record by ID.")
+@tool("get_record", Scope.READ, GetArgs, description="Get one record by ID.")
 async def get_record(ctx: Ctx, args: GetArgs) -> dict[str, Any]:
     return await _resource(args).get(ctx, args.id, joined(args.fields), args.parent_id)
 
 
-@tool("create_record", Scope.WRITE_SAFE, CreateArgs, operation="create", description=(
+@tool("create_record", Scope.WRITE_SAFE, CreateArgs, description=(
     "Create a record; returns it."))
 async def create_record(ctx: Ctx, args: CreateArgs) -> dict[str, Any]:
     res = _resource(args, needs_parent=True)
     return await res.create(ctx, res.parse(res.create_schema, args.body), joined(args.fields), args.parent_id)
 
 
-@tool("update_record", Scope.WRITE_SAFE, UpdateArgs, operation="update", description=(
+@tool("update_record", Scope.WRITE_SAFE, UpdateArgs, description=(
     "Change some of a record's fields; returns it."))
 async def update_record(ctx: Ctx, args: UpdateArgs) -> dict[str, Any]:
     res = _resource(args)
@@ -200,7 +210,30 @@ async def update_record(ctx: Ctx, args: UpdateArgs) -> dict[str, Any]:
                             args.parent_id)
 
 
-@tool("delete_record", Scope.WRITE_DESTRUCTIVE, DeleteArgs, operation="delete", description=(
+@tool("delete_record", Scope.WRITE_DESTRUCTIVE, DeleteArgs, description=(
     "Delete a record for good (a lead with all it holds). Answers {}."))
 async def delete_record(ctx: Ctx, args: DeleteArgs) -> dict[str, Any]:
     return await _resource(args).delete(ctx, args.id, args.parent_id)
+
+
+# --- actions without a tool of their own: one dispatch tool per scope -----------------------------------
+class RunArgs(Args):
+    action: str
+    args: dict[str, Any] = Field(default_factory=dict, description="Its input; see describe_resource.")
+
+
+def _dispatcher(scope: Scope) -> Run:
+    async def run(ctx: Ctx, args: RunArgs) -> dict[str, Any]:
+        action = ACTIONS.get(args.action)
+        if action is None or action.own_tool or action.scope is not scope:
+            raise field_error("action", "one of: " + ", ".join(a.name for a in dispatched(scope)))
+        # The action's own input model, then its own run: what REST and an own tool do.
+        return await action.run(ctx, parse_args(action.input, args.args))
+
+    return run
+
+
+_WHAT = {Scope.READ: "a read action (reports and more)", Scope.WRITE_SAFE: "a write action",
+         Scope.WRITE_DESTRUCTIVE: "an action that cannot be undone"}
+DISPATCH = tuple(Tool(RUNNER[scope], scope, RunArgs, _dispatcher(scope),
+                      f"Run {_WHAT[scope]}; describe_resource tells its args.") for scope in Scope)

@@ -13,7 +13,13 @@ VALUE_PERIODS = ("one_time", "monthly", "annual")
 
 class Opportunity(Record, Base):
     __tablename__ = "opportunity"
-    __table_args__ = (Index("ix_opportunity_org_id", "organization_id", "id"),)
+    __table_args__ = (
+        Index("ix_opportunity_org_id", "organization_id", "id"),
+        # Reports: won, created and expected to close in a period.
+        Index("ix_opportunity_org_won", "organization_id", "date_won"),
+        Index("ix_opportunity_org_created", "organization_id", "date_created"),
+        Index("ix_opportunity_org_close", "organization_id", "expected_close_date"),
+    )
 
     lead_id: Mapped[str] = mapped_column(IdString, ForeignKey("lead.id", ondelete="CASCADE"), index=True)
     contact_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("contact.id", ondelete="SET NULL"))

@@ -1,0 +1,466 @@
+"""The reports: each one a few SQL aggregations over the caller's workspace (scoped by the session), never
+a scan of records in Python. Figures are what the data says; what is not tracked is null or empty."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, exists, func, literal, select, true, union_all
+from sqlalchemy.orm import aliased
+
+from geniziz.activities.models import Activity
+from geniziz.api.context import Ctx
+from geniziz.api.errors import field_error
+from geniziz.identity.models import Membership, Organization, User
+from geniziz.leads.models import Lead
+from geniziz.opportunities.models import Opportunity
+from geniziz.reports import schemas
+from geniziz.reports.periods import Period, month_of, relative_dates, seconds_between
+from geniziz.statuses.models import Pipeline, Status
+
+MAX_DAYS = 3660
+
+
+# --- shared ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scope:
+    """What every report starts from: the period, the users asked for (None: everyone), the SQL dialect."""
+
+    period: Period
+    users: list[str] | None
+    dialect: str
+
+    def only(self, column: Any) -> ColumnElement[bool]:
+        return column.in_(self.users) if self.users is not None else true()
+
+    def out(self) -> dict[str, Any]:
+        p = self.period
+        return {"date_start": p.first.isoformat(), "date_end": p.last.isoformat(), "time_zone": p.zone}
+
+
+async def scope_of(ctx: Ctx, args: schemas.ReportArgs) -> Scope:
+    zone = await ctx.session.scalar(select(Organization.time_zone).where(Organization.id == ctx.org_id)) or "UTC"
+    if args.relative_range is not None:
+        if args.date_start is not None or args.date_end is not None:
+            raise field_error("relative_range", "give relative_range or date_start and date_end, not both")
+        first, last = relative_dates(args.relative_range, datetime.now(ZoneInfo(zone)).date())
+    else:
+        if args.date_start is None:
+            raise field_error("date_start", "required, with date_end (or give relative_range)")
+        if args.date_end is None:
+            raise field_error("date_end", "required with date_start")
+        first, last = args.date_start, args.date_end
+        if last < first:
+            raise field_error("date_end", "before date_start")
+        if (last - first).days > MAX_DAYS:
+            raise field_error("date_end", f"at most {MAX_DAYS} days after date_start")
+    users = None
+    if args.users is not None:
+        users = list(dict.fromkeys(args.users))
+        known = set(await ctx.session.scalars(select(Membership.user_id).where(Membership.user_id.in_(users))))
+        if missing := [u for u in users if u not in known]:
+            raise field_error("users", f"not members of this workspace: {', '.join(missing)}")
+    return Scope(Period(zone, first, last), users, ctx.session.bind.dialect.name)
+
+
+def count_if(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def sum_if(condition: Any, value: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+
+
+def ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def weighted(value_times_confidence: Any) -> int:
+    """Sum of value x confidence (percent) -> cents, rounded once at the end."""
+    return round(int(value_times_confidence or 0) / 100)
+
+
+async def members(ctx: Ctx, users: list[str] | None) -> dict[str, str]:
+    """user ID -> name, for the workspace's members (or the ones asked for), by name."""
+    query = select(Membership.user_id, User.name).join(User, User.id == Membership.user_id)
+    if users is not None:
+        query = query.where(Membership.user_id.in_(users))
+    return dict(sorted((await ctx.session.execute(query)).tuples().all(), key=lambda row: (row[1], row[0])))
+
+
+duration = Activity.data["duration"].as_integer()
+disposition = Activity.data["disposition"].as_string()
+template = Activity.data["template_id"].as_string()
+opportunity_ref = Activity.data["opportunity_id"].as_string()
+weighted_value = Opportunity.value * func.coalesce(Opportunity.confidence, 0)
+
+
+# --- the activity metrics -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    name: str
+    description: str
+    source: str  # which table and which of its timestamps and user columns: SOURCES
+    aggregate: Callable[[], Any]
+    types: tuple[str, ...] = ()  # activity metrics: the types they read (an indexed condition)
+
+
+def _is(type_: str, direction: str | None = None, status: str | None = None) -> Any:
+    conditions = [Activity.type == type_]
+    conditions += [Activity.direction == direction] if direction else []
+    conditions += [Activity.status == status] if status else []
+    return and_(*conditions)
+
+
+CALL_OUT = _is("call", "outbound")
+SENT = (_is("email", "outbound", "sent"), _is("sms", "outbound", "sent"))
+annualized = case((Opportunity.value_period == "monthly", Opportunity.value * 12), else_=Opportunity.value)
+
+METRICS = {m.key: m for m in [
+    Metric("calls.outbound.count", "Outbound calls", "Calls made.", "activity", lambda: count_if(CALL_OUT), ("call",)),
+    Metric("calls.outbound.duration.sum", "Outbound call time", "Seconds on outbound calls.", "activity",
+           lambda: sum_if(CALL_OUT, func.coalesce(duration, 0)), ("call",)),
+    Metric("calls.inbound.count", "Inbound calls", "Calls received.", "activity",
+           lambda: count_if(_is("call", "inbound")), ("call",)),
+    Metric("emails.sent.count", "Emails sent", "Outbound emails with status sent.", "activity",
+           lambda: count_if(SENT[0]), ("email",)),
+    Metric("emails.received.count", "Emails received", "Inbound emails.", "activity",
+           lambda: count_if(_is("email", "inbound")), ("email",)),
+    Metric("notes.count", "Notes", "Notes written.", "activity", lambda: count_if(_is("note")), ("note",)),
+    Metric("meetings.count", "Meetings", "Meetings logged (by when they were logged as happening).", "activity",
+           lambda: count_if(_is("meeting")), ("meeting",)),
+    Metric("sms.sent.count", "SMS sent", "Outbound SMS with status sent.", "activity",
+           lambda: count_if(SENT[1]), ("sms",)),
+    Metric("leads.contacted.count", "Leads contacted", "Distinct leads with an outbound call, sent email or sent SMS.",
+           "activity", lambda: func.count(distinct(case((CALL_OUT | SENT[0] | SENT[1], Activity.lead_id)))),
+           ("call", "email", "sms")),
+    Metric("tasks.completed.count", "Tasks completed", "Tasks marked complete (by who completed them).",
+           "activity", lambda: count_if(_is("task_completed")), ("task_completed",)),
+    Metric("leads.created.count", "Leads created", "By who created them.", "lead", lambda: func.count()),
+    Metric("opportunities.created.count", "Opportunities created", "By owner.", "opportunity", lambda: func.count()),
+    Metric("opportunities.won.count", "Opportunities won", "By owner, on the day they were won.", "won",
+           lambda: func.count()),
+    Metric("opportunities.won.value.sum", "Won value", "Cents, by owner.", "won",
+           lambda: func.coalesce(func.sum(Opportunity.value), 0)),
+    Metric("opportunities.won.annualized_value.sum", "Won annualized value",
+           "Cents: monthly values x 12, annual and one-time as they are.", "won",
+           lambda: func.coalesce(func.sum(annualized), 0)),
+]}
+
+# source -> (table, when, who)
+SOURCES: dict[str, tuple[Any, Any, Any]] = {
+    "activity": (Activity, Activity.activity_at, Activity.user_id),
+    "lead": (Lead, Lead.date_created, Lead.created_by),
+    "opportunity": (Opportunity, Opportunity.date_created, Opportunity.owner_id),
+    "won": (Opportunity, Opportunity.date_won, Opportunity.owner_id),
+}
+
+
+def metric_catalog(limit: int, skip: int) -> dict[str, Any]:
+    items = [{"key": m.key, "name": m.name, "description": m.description} for m in METRICS.values()]
+    return {"data": items[skip:skip + limit], "has_more": len(items) > skip + limit}
+
+
+async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[str, Any]:
+    scope = await scope_of(ctx, args)
+    keys = list(dict.fromkeys(args.metrics)) if args.metrics else list(METRICS)
+    if unknown := [k for k in keys if k not in METRICS]:
+        raise field_error("metrics", f"unknown: {', '.join(unknown)}; see GET /report/activity/")
+    overview = args.type == "overview"
+    totals: dict[str, int] = {}
+    by_key: dict[Any, dict[str, int]] = defaultdict(dict)
+    for source in dict.fromkeys(METRICS[k].source for k in keys):
+        wanted = [METRICS[k] for k in keys if METRICS[k].source == source]
+        _, when, who = SOURCES[source]
+        where = [scope.period.within(when), scope.only(who)]
+        if source == "activity":  # only the types asked for: the (workspace, type, time) index
+            where.append(Activity.type.in_({t for m in wanted for t in m.types}))
+        aggregates = [m.aggregate().label(f"m{i}") for i, m in enumerate(wanted)]
+        # Totals by their own query: a distinct count over the period is not the sum of its days'.
+        total = (await ctx.session.execute(select(*aggregates).where(*where))).one()
+        totals.update({m.key: int(v or 0) for m, v in zip(wanted, total, strict=True)})
+        group = scope.period.bucket(when, args.interval, scope.dialect) if overview else who
+        for key, *values in (await ctx.session.execute(
+                select(group.label("k"), *aggregates).where(*where).group_by(group))).tuples():
+            by_key[key].update({m.key: int(v or 0) for m, v in zip(wanted, values, strict=True)})
+
+    def row(values: dict[str, int]) -> dict[str, int]:
+        return {k: values.get(k, 0) for k in keys}
+
+    if overview:
+        rows = [{"date": day, **row(by_key.get(day, {}))} for day in scope.period.buckets(args.interval)]
+    else:
+        names = await members(ctx, scope.users)
+        others = sorted((k for k in by_key if k not in names), key=lambda k: (k is None, k or ""))
+        rows = [{"user_id": user_id, "user_name": names.get(user_id) if user_id else None,
+                 **row(by_key.get(user_id, {}))} for user_id in [*names, *others]]
+    return {"period": scope.out(), "type": args.type, "interval": args.interval if overview else None,
+            "metrics": keys, "totals": totals, "rows": rows}
+
+
+# --- opportunities -----------------------------------------------------------------------------------------
+async def opportunity_statuses(ctx: Ctx, pipeline_id: str | None) -> list[Status]:
+    query = select(Status).where(Status.kind == "opportunity").order_by(Status.pipeline_id, Status.id)
+    if pipeline_id is not None:
+        query = query.where(Status.pipeline_id == pipeline_id)
+    statuses = list(await ctx.session.scalars(query))
+    if pipeline_id is not None and not statuses:
+        raise field_error("pipeline_id", f"No pipeline with ID {pipeline_id} in this workspace")
+    return statuses
+
+
+def _pipeline(pipeline_id: str | None) -> Any:
+    return Opportunity.pipeline_id == pipeline_id if pipeline_id is not None else true()
+
+
+async def funnel_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
+    scope = await scope_of(ctx, args)
+    statuses = await opportunity_statuses(ctx, args.pipeline_id)
+    where = [scope.only(Opportunity.owner_id), _pipeline(args.pipeline_id)]
+    figures = {sid: (n, int(v), w) for sid, n, v, w in (await ctx.session.execute(
+        select(Opportunity.status_id, func.count(), func.coalesce(func.sum(Opportunity.value), 0),
+               func.coalesce(func.sum(weighted_value), 0)).where(*where).group_by(Opportunity.status_id))).tuples()}
+    rows = []
+    for status in statuses:
+        n, value, w = figures.get(status.id, (0, 0, 0))
+        rows.append({"status_id": status.id, "status_label": status.label, "status_type": status.type or "active",
+                     "pipeline_id": status.pipeline_id, "count": n, "value": value, "weighted_value": weighted(w)})
+    active = [r for r in rows if r["status_type"] == "active"]
+    won_n, won_value = (await ctx.session.execute(
+        select(func.count(), func.coalesce(func.sum(Opportunity.value), 0))
+        .where(*where, scope.period.within(Opportunity.date_won)))).one()
+    return {"period": scope.out(), "statuses": rows,
+            "active": {"count": sum(r["count"] for r in active), "value": sum(r["value"] for r in active)},
+            "won_in_period": {"count": won_n, "value": int(won_value)}}
+
+
+async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -> list[dict[str, Any]]:
+    """Per pipeline, over the opportunities created in the period: each active stage (in the pipeline's
+    order) with how many are there now and how many ever reached it or beyond, from the status changes."""
+    statuses = await opportunity_statuses(ctx, pipeline_id)
+    cohort = [scope.period.within(Opportunity.date_created), scope.only(Opportunity.owner_id), _pipeline(pipeline_id)]
+    # Rank: active stages 0..n-1 in order, won past all of them, lost (and anything else) none.
+    stages: dict[str, list[Status]] = defaultdict(list)
+    rank: dict[str, int] = {}
+    for status in statuses:
+        if (status.type or "active") == "active":
+            rank[status.id] = len(stages[status.pipeline_id])
+            stages[status.pipeline_id].append(status)
+    won_rank = 1_000_000
+    rank |= {s.id: won_rank for s in statuses if s.type == "won"}
+    kind = {s.id: s.type or "active" for s in statuses}
+
+    per_status = {sid: (n, int(v), w, t) for sid, n, v, w, t in (await ctx.session.execute(
+        select(Opportunity.status_id, func.count(), func.coalesce(func.sum(Opportunity.value), 0),
+               func.coalesce(func.sum(weighted_value), 0),
+               func.sum(seconds_between(Opportunity.date_won, Opportunity.date_created, scope.dialect)))
+        .where(*cohort).group_by(Opportunity.status_id))).tuples()}
+
+    # Every status each cohort opportunity has been in: its current one and both ends of its changes
+    # (which happened after it was created, so after the period started).
+    ids = select(Opportunity.id).where(*cohort)
+    changes = [Activity.type == "status_change/opportunity", Activity.activity_at >= scope.period.start,
+               opportunity_ref.in_(ids)]
+    visited = union_all(
+        select(Opportunity.id.label("oid"), Opportunity.status_id.label("sid")).where(*cohort),
+        select(opportunity_ref, Activity.data["new_status_id"].as_string()).where(*changes),
+        select(opportunity_ref, Activity.data["old_status_id"].as_string()).where(*changes),
+    ).subquery()
+    ranked = case(rank, value=visited.c.sid, else_=-1) if rank else literal(-1)
+    furthest = select(visited.c.oid, func.max(ranked).label("top")) \
+        .group_by(visited.c.oid).subquery()
+    reach: dict[tuple[str, int, str], int] = {
+        (pid, top, kind.get(sid, "active")): n for pid, top, sid, n in (await ctx.session.execute(
+            select(Opportunity.pipeline_id, furthest.c.top, Opportunity.status_id, func.count())
+            .join(furthest, furthest.c.oid == Opportunity.id)
+            .group_by(Opportunity.pipeline_id, furthest.c.top, Opportunity.status_id))).tuples()}
+
+    pipelines = {p.id: p.name for p in await ctx.session.scalars(select(Pipeline).where(Pipeline.id.in_(stages)))}
+    out = []
+    for pid, pipeline_stages in stages.items():
+        ours = [s for s in statuses if s.pipeline_id == pid]
+        won = [per_status.get(s.id, (0, 0, 0, None)) for s in ours if s.type == "won"]
+        lost = [per_status.get(s.id, (0, 0, 0, None)) for s in ours if s.type == "lost"]
+        won_n, won_value = sum(r[0] for r in won), sum(r[1] for r in won)
+        lost_n, lost_value = sum(r[0] for r in lost), sum(r[1] for r in lost)
+        won_seconds = sum(float(r[3] or 0) for r in won)
+        reached = [sum(n for (p, top, _), n in reach.items() if p == pid and top >= i)
+                   for i in range(len(pipeline_stages) + 1)]
+        reached[-1] = won_n  # past the last stage: won
+        rows = []
+        for i, status in enumerate(pipeline_stages):
+            n, value, w, _ = per_status.get(status.id, (0, 0, 0, None))
+            lost_here = sum(n for (p, top, k), n in reach.items() if p == pid and top == i and k == "lost")
+            rows.append({"status_id": status.id, "status_label": status.label, "count": n, "reached": reached[i],
+                         "conversion_to_next": ratio(reached[i + 1], reached[i]), "lost": lost_here,
+                         "lost_ratio": ratio(lost_here, reached[i]), "value": value, "weighted_value": weighted(w),
+                         "average_seconds_to_advance": None})
+        win_rate = ratio(won_n, won_n + lost_n)
+        average_win = won_seconds / won_n if won_n else None
+        open_n = sum(r["count"] for r in rows)
+        velocity = (open_n * win_rate * (won_value / won_n) / (average_win / 86400)
+                    if win_rate and average_win else None)
+        out.append({"pipeline_id": pid, "pipeline_name": pipelines.get(pid, ""), "stages": rows,
+                    "won": {"count": won_n, "value": won_value}, "lost": {"count": lost_n, "value": lost_value},
+                    "win_rate_by_count": win_rate, "win_rate_by_value": ratio(won_value, won_value + lost_value),
+                    "average_seconds_to_win": round(average_win, 1) if average_win is not None else None,
+                    "sales_velocity_per_day": round(velocity, 2) if velocity is not None else None})
+    return out
+
+
+async def opportunity_funnels_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
+    scope = await scope_of(ctx, args)
+    return {"period": scope.out(), "pipelines": await opportunity_funnels(ctx, scope, args.pipeline_id)}
+
+
+# --- calls -----------------------------------------------------------------------------------------------------
+async def calls_funnel_report(ctx: Ctx, args: schemas.CallsFunnelArgs) -> dict[str, Any]:
+    scope = await scope_of(ctx, args)
+    where = [Activity.type == "call", scope.period.within(Activity.activity_at), scope.only(Activity.user_id)]
+    answered = CALL_OUT & (Activity.status == "completed")
+    seconds = func.coalesce(duration, 0)
+    columns = {"dialed": count_if(CALL_OUT), "answered": count_if(answered),
+               "conversations": count_if(answered & (seconds >= args.conversation_seconds)),
+               "inbound": count_if(Activity.direction == "inbound"), "duration": func.coalesce(func.sum(seconds), 0)}
+    users: dict[Any, dict[str, Any]] = {}
+    for user_id, *values in (await ctx.session.execute(
+            select(Activity.user_id, *columns.values()).where(*where).group_by(Activity.user_id))).tuples():
+        users[user_id] = {"user_id": user_id, **{k: int(v) for k, v in zip(columns, values, strict=True)},
+                          "statuses": {}, "dispositions": {}}
+    for name, column in (("statuses", Activity.status), ("dispositions", disposition)):
+        for user_id, value, n in (await ctx.session.execute(
+                select(Activity.user_id, column, func.count()).where(*where)
+                .group_by(Activity.user_id, column))).tuples():
+            users[user_id][name][value or "none"] = n
+    total: dict[str, Any] = {"user_id": None, **{k: sum(u[k] for u in users.values()) for k in columns},
+                             "statuses": defaultdict(int), "dispositions": defaultdict(int)}
+    for row in users.values():
+        row["connect_rate"] = ratio(row["answered"], row["dialed"])
+        for name in ("statuses", "dispositions"):
+            for key, n in row[name].items():
+                total[name][key] += n
+    total["connect_rate"] = ratio(total["answered"], total["dialed"])
+    total |= {name: dict(total[name]) for name in ("statuses", "dispositions")}
+    names = await members(ctx, scope.users)
+    ordered = sorted(users.values(), key=lambda r: (r["user_id"] not in names, names.get(r["user_id"], ""),
+                                                    r["user_id"] or ""))
+    return {"period": scope.out(), "conversation_seconds": args.conversation_seconds, "total": total,
+            "users": ordered}
+
+
+# --- sales -----------------------------------------------------------------------------------------------------
+LEADERBOARD = ["opportunities.won.count", "opportunities.won.value.sum", "opportunities.created.count",
+               "calls.outbound.count", "emails.sent.count"]
+
+
+async def sales_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
+    scope = await scope_of(ctx, args)
+    where = [scope.only(Opportunity.owner_id), _pipeline(args.pipeline_id)]
+    month = scope.period.bucket(Opportunity.date_won, "month", scope.dialect)
+    won = {m: (n, int(v)) for m, n, v in (await ctx.session.execute(
+        select(month, func.count(), func.coalesce(func.sum(Opportunity.value), 0))
+        .where(*where, scope.period.within(Opportunity.date_won)).group_by(month))).tuples()}
+    closes = month_of(Opportunity.expected_close_date, scope.dialect)
+    active = select(Status.id).where(Status.kind == "opportunity", func.coalesce(Status.type, "active") == "active")
+    forecast = {m: (n, int(v), w) for m, n, v, w in (await ctx.session.execute(
+        select(closes, func.count(), func.coalesce(func.sum(Opportunity.value), 0),
+               func.coalesce(func.sum(weighted_value), 0))
+        .where(*where, Opportunity.status_id.in_(active),
+               Opportunity.expected_close_date.between(scope.period.first, scope.period.last))
+        .group_by(closes))).tuples()}
+    board = await activity_report(ctx, schemas.ActivityReportArgs(
+        date_start=scope.period.first, date_end=scope.period.last, users=scope.users, metrics=LEADERBOARD,
+        type="comparison"))
+    months = scope.period.buckets("month")
+    return {
+        "period": scope.out(),
+        "won_by_month": [{"month": m, "count": won.get(m, (0, 0))[0], "value": won.get(m, (0, 0))[1]} for m in months],
+        "stage_conversion": await opportunity_funnels(ctx, scope, args.pipeline_id),
+        "forecast": [{"month": m, "count": forecast.get(m, (0, 0, 0))[0], "value": forecast.get(m, (0, 0, 0))[1],
+                      "weighted_value": weighted(forecast.get(m, (0, 0, 0))[2])} for m in months],
+        "leaderboard": sorted(board["rows"], key=lambda r: (-r["opportunities.won.value.sum"],
+                                                           -r["opportunities.won.count"])),
+        "workflow_performance": [],  # per sequence, once sequences exist (issue 12): nothing to count yet
+    }
+
+
+# --- status changes ----------------------------------------------------------------------------------------
+async def status_change_report(ctx: Ctx, args: schemas.StatusChangeArgs, kind: str) -> dict[str, Any]:
+    """Per status: started with, entered, left, created (new records starting in it), gained (created +
+    entered), lost (left), ended with; ended_with = started_with + gained - lost. A status at a moment is
+    today's status with the changes since undone, so the figures add up by construction of the data,
+    not by arithmetic on the report."""
+    scope = await scope_of(ctx, args)
+    model, ref = (Lead, Activity.lead_id) if kind == "lead" else (Opportunity, opportunity_ref)
+    if kind == "lead":
+        if args.pipeline_id is not None:
+            raise field_error("pipeline_id", "only for opportunity status changes")
+        statuses = list(await ctx.session.scalars(select(Status).where(Status.kind == "lead").order_by(Status.id)))
+        owned = [scope.only(Lead.owner_id)]
+    else:
+        statuses = await opportunity_statuses(ctx, args.pipeline_id)
+        owned = [scope.only(Opportunity.owner_id), _pipeline(args.pipeline_id)]
+    old, new = Activity.data["old_status_id"].as_string(), Activity.data["new_status_id"].as_string()
+
+    async def changes(since: datetime, until: datetime | None, created_before: datetime | None) -> list[Any]:
+        query: Select[Any] = select(old, new, func.count()).join(model, model.id == ref).where(
+            Activity.type == f"status_change/{kind}", Activity.activity_at >= since, *owned)
+        if until is not None:
+            query = query.where(Activity.activity_at < until)
+        if created_before is not None:
+            query = query.where(model.date_created < created_before)
+        return list((await ctx.session.execute(query.group_by(old, new))).tuples())
+
+    async def status_at(moment: datetime) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for sid, n in (await ctx.session.execute(select(model.status_id, func.count()).where(
+                model.date_created < moment, *owned).group_by(model.status_id))).tuples():
+            counts[sid] += n
+        for was, became, n in await changes(moment, None, moment):  # undo what happened since
+            counts[became] -= n
+            counts[was] += n
+        return counts
+
+    started, ended = await status_at(scope.period.start), await status_at(scope.period.end)
+    entered: dict[str, int] = defaultdict(int)
+    left: dict[str, int] = defaultdict(int)
+    transitions = []
+    for was, became, n in await changes(scope.period.start, scope.period.end, None):
+        entered[became] += n
+        left[was] += n
+        transitions.append({"from_status_id": was, "to_status_id": became, "count": n})
+    labels = {s.id: s.label for s in statuses}
+    seen = [sid for sid in {**started, **ended, **entered, **left} if sid not in labels and sid is not None]
+    rows = []
+    for sid in [*labels, *seen]:
+        created = ended.get(sid, 0) - started.get(sid, 0) - entered.get(sid, 0) + left.get(sid, 0)
+        rows.append({"status_id": sid, "status_label": labels.get(sid, "(deleted status)"),
+                     "started_with": started.get(sid, 0), "entered": entered.get(sid, 0), "left": left.get(sid, 0),
+                     "created": created, "gained": created + entered.get(sid, 0), "lost": left.get(sid, 0),
+                     "ended_with": ended.get(sid, 0)})
+    transitions.sort(key=lambda t: (-t["count"], t["from_status_id"] or "", t["to_status_id"] or ""))
+    return {"period": scope.out(), "statuses": rows, "transitions": transitions}
+
+
+# --- sent emails -------------------------------------------------------------------------------------------
+async def sent_emails_report(ctx: Ctx, args: schemas.ReportArgs) -> dict[str, Any]:
+    """Sent emails that name a template, per template. Opens are not tracked (null); a reply is an inbound
+    email later in the same thread. Email templates themselves do not exist yet, so a template is its ID."""
+    scope = await scope_of(ctx, args)
+    reply = aliased(Activity)
+    replied = exists().where(reply.thread_id == Activity.thread_id, reply.type == "email",
+                             reply.direction == "inbound", reply.activity_at > Activity.activity_at)
+    rows = (await ctx.session.execute(
+        select(template, func.count(), count_if(replied))
+        .where(SENT[0], scope.period.within(Activity.activity_at), scope.only(Activity.user_id),
+               template.is_not(None))
+        .group_by(template).order_by(func.count().desc(), template))).tuples()
+    return {"period": scope.out(), "templates": [
+        {"template_id": tid, "sent": n, "opened": None, "opened_ratio": None, "replied": int(r),
+         "replied_ratio": ratio(int(r), n)} for tid, n, r in rows]}
