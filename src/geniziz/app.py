@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with mcp.run(), background_worker(db, settings):  # in-process worker: see worker/runner.py
+            # What start-up built (modules, routes, schemas) lives as long as the process: moved out of the
+            # collector's reach, so that full collections stop re-scanning it (a 140-160 ms stall each).
+            gc.collect()
+            gc.freeze()
             yield
         await db.dispose()
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from sqlalchemy import Select, select
 
 from geniziz.api.context import Ctx
@@ -74,8 +75,12 @@ class CrudService(Generic[M]):
                 query = query.where(getattr(self.model, name) == value)
         return query
 
-    async def list(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int) -> tuple[list[M], bool]:
-        query = self.filter(ctx, self.query(ctx), filters).order_by(*self.order_by()).offset(skip).limit(limit + 1)
+    async def list(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int,
+                   before: str | None = None) -> tuple[list[M], bool]:
+        query = self.filter(ctx, self.query(ctx), filters)
+        if before is not None:  # keyset paging: the index seeks straight to the page, however deep
+            query = query.where(self.model.id < before)
+        query = query.order_by(*self.order_by()).offset(skip).limit(limit + 1)
         rows = list((await ctx.session.scalars(query)).unique())
         return rows[:limit], len(rows) > limit
 
@@ -165,6 +170,19 @@ class PageParams(BaseModel):
     fields: str | None = Field(None, alias="_fields", description="Comma-separated fields to return.")
 
 
+class KeysetPageParams(PageParams):
+    """Paging of resources listed newest first by ID, which can also page by key."""
+
+    before: str | None = Field(None, alias="_before", min_length=1, max_length=40, description=(
+        "Only records older than this ID: pass the last ID of the previous page to get the next one. "
+        "Every page then costs what the first costs, where a deep `_skip` reads every row it skips."))
+
+
+def pages_by_key(service: CrudService[Any]) -> bool:
+    """Whether a service lists newest first by ID alone (the default), so that `_before` pages it."""
+    return type(service).order_by is CrudService.order_by and type(service).list is CrudService.list
+
+
 class FieldsParam(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -206,7 +224,8 @@ class Resource:
         if self.create_schema is not None and self.update_schema is None and "update" in self.operations:
             self.update_schema = partial_model(self.create_schema, f"{self.title.replace(' ', '')}Update")
         # One query model per resource: paging, _fields and its filters; unknown parameters are refused.
-        bases = (PageParams,) if self.filters is NoFilters else (self.filters, PageParams)
+        paging = KeysetPageParams if pages_by_key(self.service) else PageParams
+        bases = (paging,) if self.filters is NoFilters else (self.filters, paging)
         self.list_query = create_model(f"{self.title.replace(' ', '')}ListQuery", __base__=bases)
 
     def schema_fields(self, schema: type[BaseModel]) -> frozenset[str]:
@@ -225,7 +244,16 @@ class Resource:
         return parse_fields(raw, self.schema_fields(schema) if schema else self.field_names)
 
     def serialize(self, obj: Any, fields: set[str] | None = None, schema: type[BaseModel] | None = None) -> dict[str, Any]:
-        return (schema or self.read_schema).model_validate(obj).model_dump(mode="json", include=fields)
+        return self.serialize_all([obj], fields, schema)[0]
+
+    def serialize_all(self, objs: list[Any], fields: set[str] | None = None,
+                      schema: type[BaseModel] | None = None) -> list[dict[str, Any]]:
+        """Records as JSON-ready dicts, validated and dumped in one pass of pydantic-core per page."""
+        if type(self).serialize is not Resource.serialize:  # a resource that shapes each record itself
+            return [self.serialize(obj, fields, schema) for obj in objs]
+        adapter = _list_adapter(schema or self.read_schema)
+        return adapter.dump_python(adapter.validate_python(objs, from_attributes=True), mode="json",
+                                   include=None if fields is None else {"__all__": fields})
 
     # -- parsing raw input (MCP, scripts); REST gets the same models through FastAPI
     def parse(self, schema: type[BaseModel] | None, raw: Any) -> BaseModel:
@@ -250,8 +278,10 @@ class Resource:
             if parent_id is not None:
                 await _require_parent(ctx, self.parent, parent_id)
                 filters[self.parent.field] = parent_id
-        rows, has_more = await self.service.list(ctx, filters, query.limit, query.skip)  # type: ignore[attr-defined]
-        return {"data": [self.serialize(row, fields) for row in rows], "has_more": has_more}
+        before = getattr(query, "before", None)
+        rows, has_more = await self.service.list(ctx, filters, query.limit, query.skip,  # type: ignore[attr-defined]
+                                                 **({"before": before} if before is not None else {}))
+        return {"data": self.serialize_all(rows, fields), "has_more": has_more}
 
     async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
         self._check("get")
@@ -296,6 +326,11 @@ class Resource:
     def _same_parent(self, obj: Any, parent_id: str | None) -> None:
         if self.parent and parent_id is not None and getattr(obj, self.parent.field) != parent_id:
             raise not_found(self.service.label.capitalize())
+
+
+@lru_cache(maxsize=None)  # one per schema: building an adapter compiles its validator and serializer
+def _list_adapter(schema: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[schema])  # type: ignore[valid-type]
 
 
 async def _require_parent(ctx: Ctx, parent: Parent, parent_id: str) -> None:

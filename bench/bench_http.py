@@ -1,29 +1,24 @@
 #!/usr/bin/env python3
-"""Core API benchmark: a seeded workspace, a real `geniziz serve`, and figures relative to a floor.
+"""HTTP benchmark: Geniziz beside two reference endpoints, in one run, with wrk as the load generator.
 
-    .venv/bin/python bench/bench_core.py --database sqlite
-    .venv/bin/python bench/bench_core.py --database postgresql
-    .venv/bin/python bench/bench_core.py --database sqlite --leads 2000 --requests 200   # a quick look
+    .venv/bin/python bench/bench_http.py --database sqlite --database postgresql
+    .venv/bin/python bench/bench_http.py --leads 5000 --seconds 3          # a quick look
+    .venv/bin/python bench/bench_http.py --leads 1000000 --seed-only --keep # a big database, kept
 
-What it does, for each backend asked for:
+For each backend asked for:
 
-1. creates a fresh database (an SQLite file in a temporary directory, or a new PostgreSQL database
-   on --postgres-url's server, dropped afterwards) and runs the migrations;
-2. seeds one workspace: ``create_workspace`` (which gives an API key), then N leads with 1-2
-   contacts each, bulk-inserted with SQLAlchemy Core, with ``search_text``, ``email_keys`` and
-   ``phone_keys`` computed by the same functions the services use;
-3. starts ``geniziz serve`` (one process) on 127.0.0.1 with rate limits out of the way;
-4. measures, at each concurrency, a fixed number of requests (capped in time) per scenario:
-   the floor (the cheapest authenticated endpoint, picked among a few candidates), get-lead,
-   list-leads (first page and a deep page), lead ``query`` search and create-lead;
-5. prints one table: requests/s, p50 and p99 latency, each as a ratio to the floor, and where the CPU
-   went (server, load generator, the rest of the machine). Each scenario is measured in chunks that
-   alternate with chunks of the floor at the same concurrency, and is compared with those paired
-   floor chunks: on a shared machine others' load drifts within minutes, and pairing cancels most of it.
-
-The load generator runs on the same machine as the server, so it competes with it for CPU: the
-floor absorbs that cost, which is why the ratios are the figures to compare across machines.
-Every loop is bounded in count and in time, and all traffic goes to 127.0.0.1.
+1. a fresh database (an SQLite file in a temporary directory, or a new PostgreSQL database on
+   --postgres-url's server, dropped afterwards), migrated;
+2. seeding by bulk insert (SQLAlchemy Core, batches of 5,000; not the API): one workspace with
+   N leads and 1-2 contacts each, the derived columns computed by the services' own functions;
+3. two servers, one process each: ``geniziz serve`` (rate limits on, with ceilings out of the way) and
+   the reference app (bench/reference_app.py: bare FastAPI, and FastAPI + SQLAlchemy async ORM + one
+   primary-key ``session.get`` + a Pydantic response on the same ``lead`` table);
+4. for each concurrency, every scenario under ``wrk`` (C, with a Lua script for auth, varied paths and
+   POST bodies; installed by ``apt-get install -y wrk`` if missing), the typical-stack endpoint first
+   and last so that drift shows;
+5. one table: req/s as a ratio to the typical-stack endpoint (the mean of its two runs), p50/p99,
+   and CPU per request of the server, of wrk, and of the rest of the machine (PostgreSQL, mostly).
 """
 
 from __future__ import annotations
@@ -31,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import math
 import os
 import platform
@@ -53,7 +49,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
+import httpx  # only to wait for the servers to start
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing, too
@@ -255,7 +251,7 @@ async def _pg_admin(admin_url: str, statement: str) -> str:
 
 
 @contextmanager
-def fresh_database(backend: str, workdir: Path, postgres_url: str) -> Iterator[tuple[str, str]]:
+def fresh_database(backend: str, workdir: Path, postgres_url: str, *, keep: bool = False) -> Iterator[tuple[str, str]]:
     """(SQLAlchemy URL, version string) of a new, empty database; removed afterwards."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{workdir / 'bench.db'}", f"SQLite {sqlite3.sqlite_version}"
@@ -267,7 +263,8 @@ def fresh_database(backend: str, workdir: Path, postgres_url: str) -> Iterator[t
     try:
         yield f"{admin.rpartition('/')[0]}/{name}", version
     finally:
-        asyncio.run(_pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            asyncio.run(_pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --- the server -----------------------------------------------------------------------------------------------
@@ -287,23 +284,31 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_server(url: str, workdir: Path, timeout: float = 90) -> Server:
+def start_server(url: str, workdir: Path, *, reference: bool = False, timeout: float = 90) -> Server:
+    """``geniziz serve`` or the reference app, one process, on a free port; returns once it answers."""
     port = free_port()
-    env = {**os.environ, "GENIZIZ_DATABASE_URL": url, "GENIZIZ_LOG_LEVEL": "warning",
-           "GENIZIZ_RATE_LIMIT_READ": "10000000/minute", "GENIZIZ_RATE_LIMIT_WRITE": "10000000/minute",
-           "GENIZIZ_RATE_LIMIT_HEAVY": "10000000/minute",
+    env = {**os.environ, "GENIZIZ_DATABASE_URL": url, "REFERENCE_DATABASE_URL": url, "GENIZIZ_LOG_LEVEL": "warning",
+           # Rate limits stay on (each request is counted), with ceilings the benchmark never reaches.
+           "GENIZIZ_RATE_LIMIT_READ": "100000000/minute", "GENIZIZ_RATE_LIMIT_WRITE": "100000000/minute",
+           "GENIZIZ_RATE_LIMIT_HEAVY": "100000000/minute",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
-    log_path = workdir / "server.log"
+    if reference:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "reference_app:create_app", "--app-dir",
+                   str(ROOT / "bench"), "--port", str(port), "--log-level", "warning", "--no-access-log"]
+        ready = "/floor"
+    else:
+        command = [sys.executable, "-m", "geniziz.cli", "serve", "--port", str(port)]
+        ready = "/api/v1/openapi.json"
+    log_path = workdir / ("reference.log" if reference else "server.log")
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "geniziz.cli", "serve", "--port", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log_tail()}")
         try:
-            if httpx.get(f"{server.base_url}/api/v1/openapi.json", timeout=2).status_code == 200:
+            if httpx.get(server.base_url + ready, timeout=2).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
@@ -343,124 +348,166 @@ def _machine_busy() -> float | None:
     return (sum(values[:8]) - idle) / TICK
 
 
-def _self_cpu() -> float:
+def _children_cpu() -> float:
+    """CPU of reaped child processes: around one wrk run, wrk's own (the servers are still running)."""
     t = os.times()
-    return t.user + t.system
+    return t.children_user + t.children_system
 
 
-# --- load generation ----------------------------------------------------------------------------------------------
+# --- load generation: wrk ----------------------------------------------------------------------------------------
+def ensure_wrk() -> str:
+    """The wrk binary; installed from Debian's packages (the bench's own set-up step) when missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk (apt-get install -y wrk) ...", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    subprocess.run([*sudo, "apt-get", "install", "-y", "wrk"], check=True, capture_output=True, timeout=600)
+    found = shutil.which("wrk")
+    if not found:
+        raise RuntimeError("wrk is not installed and could not be installed")
+    return found
+
+
+def _lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+LUA = """
+local method, auth = %(method)s, %(auth)s
+local paths = {%(paths)s}
+local bodies = {%(bodies)s}
+local i = 0
+local headers = {["Content-Type"] = "application/json"}
+if auth ~= "" then headers["Authorization"] = auth end
+
+init = function(args)
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+  i = math.random(#paths)
+end
+
+request = function()
+  i = i + 1
+  local body = nil
+  if #bodies > 0 then body = bodies[(i %% #bodies) + 1] end
+  return wrk.format(method, paths[(i %% #paths) + 1], headers, body)
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
 @dataclass
 class Scenario:
     name: str
-    method: str
-    make: Callable[[random.Random], tuple[str, Any]]  # -> (path, json body or None)
-    expect: int = 200
+    base_url: str
+    paths: list[str]
+    method: str = "GET"
+    bodies: list[str] = field(default_factory=list)
+    auth: str = ""
+
+    def lua(self) -> str:
+        return LUA % {"method": f'"{self.method}"', "auth": f'"{self.auth}"',
+                      "paths": ", ".join(_lua_string(p) for p in self.paths),
+                      "bodies": ", ".join(_lua_string(b) for b in self.bodies)}
 
 
 @dataclass
 class Result:
     scenario: str
-    concurrency: int
-    n: int
-    errors: int
+    connections: int
+    requests: int
     seconds: float
-    latencies: list[float] = field(repr=False)
+    errors: int
+    p50_ms: float
+    p99_ms: float
     server_cpu: float | None
-    client_cpu: float
+    wrk_cpu: float
     machine_cpu: float | None
-    capped: bool
-    first_error: str = ""
 
     @property
     def rps(self) -> float:
-        return self.n / self.seconds if self.seconds else 0.0
+        return self.requests / self.seconds if self.seconds else 0.0
 
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000 if ordered else float("nan")
-
-    @staticmethod
-    def merge(parts: list[Result]) -> Result:
-        """Several chunks of one scenario at one concurrency as one result (times and CPU added up)."""
-        def total(values: list[float | None]) -> float | None:
-            return None if any(v is None for v in values) else sum(v for v in values if v is not None)
-
-        return Result(parts[0].scenario, parts[0].concurrency, sum(r.n for r in parts), sum(r.errors for r in parts),
-                      sum(r.seconds for r in parts), [x for r in parts for x in r.latencies],
-                      total([r.server_cpu for r in parts]), sum(r.client_cpu for r in parts),
-                      total([r.machine_cpu for r in parts]), any(r.capped for r in parts),
-                      next((r.first_error for r in parts if r.first_error), ""))
+    def per_request(self, cpu: float | None) -> float | None:
+        return None if cpu is None or not self.requests else cpu / self.requests * 1000
 
 
-async def run_cell(client: httpx.AsyncClient, scenario: Scenario, concurrency: int, requests: int,
-                   max_seconds: float, rng: random.Random, server_pid: int) -> Result:
-    issued = 0
-    latencies: list[float] = []
-    errors = 0
-    first_error = ""
-    deadline = time.monotonic() + max_seconds
-
-    async def worker() -> None:
-        nonlocal issued, errors, first_error
-        while issued < requests and time.monotonic() < deadline:  # bounded in count and time
-            issued += 1
-            path, body = scenario.make(rng)
-            t0 = time.perf_counter()
-            try:
-                response = await client.request(scenario.method, path, json=body)
-                ok = response.status_code == scenario.expect
-                detail = f"{response.status_code} {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                ok, detail = False, repr(exc)
-            latencies.append(time.perf_counter() - t0)
-            if not ok:
-                errors += 1
-                first_error = first_error or f"{scenario.method} {path}: {detail}"
-
-    srv0, cli0, mach0 = _proc_cpu(server_pid), _self_cpu(), _machine_busy()
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - started
-    srv1, cli1, mach1 = _proc_cpu(server_pid), _self_cpu(), _machine_busy()
-    return Result(scenario.name, concurrency, len(latencies), errors, seconds, latencies,
-                  None if srv0 is None or srv1 is None else srv1 - srv0, cli1 - cli0,
-                  None if mach0 is None or mach1 is None else mach1 - mach0,
-                  capped=len(latencies) < requests, first_error=first_error)
+def run_wrk(wrk: str, scenario: Scenario, connections: int, seconds: float, server_pid: int,
+            workdir: Path) -> Result:
+    script = workdir / "scenario.lua"
+    script.write_text(scenario.lua())
+    threads = min(2, connections)
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "60s", "-s", str(script),
+               scenario.base_url + scenario.paths[0]]
+    srv0, wrk0, mach0 = _proc_cpu(server_pid), _children_cpu(), _machine_busy()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    srv1, wrk1, mach1 = _proc_cpu(server_pid), _children_cpu(), _machine_busy()
+    line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    requests, duration_us, status_errors, socket_errors, p50_us, p99_us = map(int, line.split()[1:])
+    server_cpu = None if srv0 is None or srv1 is None else srv1 - srv0
+    machine = None if mach0 is None or mach1 is None else mach1 - mach0
+    return Result(scenario.name, connections, requests, duration_us / 1e6, status_errors + socket_errors,
+                  p50_us / 1000, p99_us / 1000, server_cpu, wrk1 - wrk0, machine)
 
 
-def scenarios(seeded: Seeded, deep_skip: int, floor_paths: list[str]) -> dict[str, Scenario]:
-    ids = seeded.lead_ids
+def scenarios(seeded: Seeded, geniziz: str, reference: str, deep_skip: int, rng: random.Random) -> list[Scenario]:
+    ids = rng.sample(seeded.lead_ids, min(1000, len(seeded.lead_ids)))
+    auth = "Basic " + base64.b64encode(f"{seeded.api_key}:".encode()).decode()
     fragments = [f for f, _ in seeded.queries] or ["smith"]
-    made: dict[str, Scenario] = {}
-    for path in floor_paths:
-        made[f"floor {path}"] = Scenario(f"floor {path}", "GET", lambda _r, p=path: (p, None))
-    made["get-lead"] = Scenario("get-lead", "GET", lambda r: (f"/api/v1/lead/{r.choice(ids)}/", None))
-    made["list-leads first"] = Scenario("list-leads first", "GET", lambda _r: ("/api/v1/lead/?_limit=100", None))
-    made[f"list-leads skip={deep_skip}"] = Scenario(
-        f"list-leads skip={deep_skip}", "GET", lambda _r: (f"/api/v1/lead/?_limit=100&_skip={deep_skip}", None))
-    made["lead query"] = Scenario(
-        "lead query", "GET", lambda r: (f"/api/v1/lead/?_limit=100&query={r.choice(fragments).replace(' ', '+')}", None))
-    made["create-lead"] = Scenario("create-lead", "POST", lambda r: ("/api/v1/lead/", lead_body(r)), expect=201)
-    return made
+    deep_before = before_row(seeded, deep_skip)
+    api = "/api/v1"
+
+    def mine(name: str, paths: list[str], **kw: Any) -> Scenario:
+        return Scenario(name, geniziz, paths, auth=auth, **kw)
+
+    return [
+        Scenario("ref: bare FastAPI (floor)", reference, ["/floor"]),
+        Scenario("ref: typical stack GET", reference, [f"/lead/{i}" for i in ids]),
+        mine("GET /status/lead/ (auth floor)", [f"{api}/status/lead/"]),
+        mine("GET /lead/{id}/", [f"{api}/lead/{i}/" for i in ids]),
+        mine("GET /lead/?_limit=100", [f"{api}/lead/?_limit=100"]),
+        mine(f"GET /lead/ _skip={deep_skip:,}", [f"{api}/lead/?_limit=100&_skip={deep_skip}"]),
+        mine(f"GET /lead/ _before (row {deep_skip:,})", [f"{api}/lead/?_limit=100&_before={deep_before}"]),
+        mine("GET /lead/?query=", [f"{api}/lead/?_limit=100&query={f.replace(' ', '+')}" for f in fragments]),
+        mine("POST /lead/", [f"{api}/lead/"], method="POST",
+             bodies=[json.dumps(lead_body(rng)) for _ in range(200)]),
+        Scenario("ref: typical stack GET (again)", reference, [f"/lead/{i}" for i in ids]),
+    ]
 
 
-async def check_responses(client: httpx.AsyncClient, seeded: Seeded, deep_skip: int) -> None:
-    """Before measuring, make sure each scenario answers what it should (so we do not time errors)."""
-    async def get(path: str) -> Any:
-        response = await client.get(path)
-        assert response.status_code == 200, f"GET {path} -> {response.status_code}: {response.text[:300]}"
-        return response.json()
+def before_row(seeded: Seeded, skip: int) -> str:
+    """The ID a client paging with ``_before`` sends for the page ``_skip=skip`` shows: the previous page's last row
+    (seeded IDs grow in insertion order, and pages are newest first)."""
+    return seeded.lead_ids[-skip] if 0 < skip <= len(seeded.lead_ids) else "lead_" + "z" * 22
 
-    lead = await get(f"/api/v1/lead/{seeded.lead_ids[0]}/")
-    assert lead["id"] == seeded.lead_ids[0] and lead["contacts"], lead
-    first = await get("/api/v1/lead/?_limit=100")
-    assert len(first["data"]) == min(100, seeded.leads), len(first["data"])
-    deep = await get(f"/api/v1/lead/?_limit=100&_skip={deep_skip}")
-    assert len(deep["data"]) == min(100, seeded.leads - deep_skip), len(deep["data"])
-    if seeded.queries:
-        fragment, expected = seeded.queries[0]
-        found = await get(f"/api/v1/lead/?_limit=100&query={fragment.replace(' ', '+')}")
-        assert len(found["data"]) == min(100, expected), (fragment, expected, len(found["data"]))
+
+def check_responses(seeded: Seeded, geniziz: str, deep_skip: int) -> None:
+    """Before measuring, each scenario must answer what it should (so that errors are not timed)."""
+    with httpx.Client(base_url=geniziz + "/api/v1", auth=(seeded.api_key, ""), timeout=120) as client:
+        def get(path: str) -> Any:
+            response = client.get(path)
+            assert response.status_code == 200, f"GET {path} -> {response.status_code}: {response.text[:300]}"
+            return response.json()
+
+        lead = get(f"/lead/{seeded.lead_ids[0]}/")
+        assert lead["id"] == seeded.lead_ids[0] and lead["contacts"], lead
+        assert len(get("/lead/?_limit=100")["data"]) == min(100, seeded.leads)
+        deep = get(f"/lead/?_limit=100&_skip={deep_skip}")["data"]
+        assert len(deep) == min(100, seeded.leads - deep_skip), len(deep)
+        if 0 < deep_skip < seeded.leads:
+            keyset = get(f"/lead/?_limit=100&_before={before_row(seeded, deep_skip)}")["data"]
+            assert [r["id"] for r in keyset] == [r["id"] for r in deep], "the _before page is not the _skip page"
+        if seeded.queries:
+            fragment, expected = seeded.queries[0]
+            found = get(f"/lead/?_limit=100&query={fragment.replace(' ', '+')}")["data"]
+            assert len(found) == min(100, expected), (fragment, expected, len(found))
 
 
 # --- reporting ----------------------------------------------------------------------------------------------------
@@ -468,26 +515,31 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def table_rows(pairs: list[tuple[Result, Result]]) -> list[tuple[str, ...]]:
-    """One row per (scenario, its paired floor); a floor row compares with itself."""
+HEADER = ("scenario", "conn", "req/s", "x typical", "p50 ms", "p99 ms", "p99/p50", "srv ms/req", "wrk ms/req",
+          "rest ms/req", "err")
+
+
+def table(results: list[Result]) -> list[tuple[str, ...]]:
     rows = []
-    for r, floor in pairs:
-        per = (lambda cpu: None if cpu is None or not r.n else cpu / r.n * 1000)  # noqa: E731
-        rest = None
-        if r.machine_cpu is not None and r.server_cpu is not None:
-            rest = max(0.0, r.machine_cpu - r.server_cpu - r.client_cpu)
-        rows.append((
-            r.scenario + (" *" if r.capped else ""), str(r.concurrency), str(r.n), str(r.errors), _fmt(r.rps, 0),
-            _fmt(r.pct(0.50), 2), _fmt(r.pct(0.99), 2), _fmt(floor.pct(0.50), 2),
-            _fmt(r.pct(0.50) / floor.pct(0.50), 1), _fmt(r.rps / floor.rps, 3) if floor.rps else "-",
-            _fmt(per(r.server_cpu), 2), _fmt(per(r.client_cpu), 2), _fmt(per(rest), 2)))
+    for conn in dict.fromkeys(r.connections for r in results):
+        block = [r for r in results if r.connections == conn]
+        typical = [r.rps for r in block if r.scenario.startswith("ref: typical")]
+        base = sum(typical) / len(typical) if typical else float("nan")
+        for r in block:
+            srv, wrk_ = r.per_request(r.server_cpu), r.per_request(r.wrk_cpu)
+            machine = r.per_request(r.machine_cpu)
+            # The rest of the machine: PostgreSQL's backends, mostly (on SQLite the database runs in the server).
+            rest = None if machine is None or srv is None else max(0.0, machine - srv - wrk_)
+            rows.append((r.scenario, str(conn), _fmt(r.rps, 0), _fmt(r.rps / base, 2), _fmt(r.p50_ms),
+                         _fmt(r.p99_ms), _fmt(r.p99_ms / r.p50_ms if r.p50_ms else None), _fmt(srv, 2),
+                         _fmt(wrk_, 2), _fmt(rest, 2), str(r.errors)))
     return rows
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(TABLE_HEADER[i]), *(len(row[i]) for row in rows)) for i in range(len(TABLE_HEADER))]
-    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
-    print(line(TABLE_HEADER))
+    widths = [max(len(HEADER[i]), *(len(row[i]) for row in rows)) for i in range(len(HEADER))]
+    line = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    print(line(HEADER))
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print(line(row))
@@ -507,23 +559,24 @@ def machine_lines(argv: list[str]) -> list[str]:
     except (OSError, AttributeError):
         pass
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    wrk = subprocess.run([shutil.which("wrk") or "wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     return [
         f"date:     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"machine:  {os.cpu_count()} CPUs (nproc), {mem} RAM, CPU model: {cpu}; {platform.platform()}",
         f"python:   {platform.python_version()}; load average at start: {load}",
         f"command:  {shlex.join([sys.executable, *argv])}",
-        "note:     the load generator (httpx, this process) runs on the same machine as the server and the",
-        "          database, and competes with them for CPU; ratios to the floor are the portable figures.",
+        f"load:     {wrk.strip()} on the same machine as the servers and the database",
     ]
 
 
 # --- one backend ------------------------------------------------------------------------------------------------
-def bench_backend(backend: str, args: argparse.Namespace) -> bool:
+def bench_backend(backend: str, args: argparse.Namespace, wrk: str) -> bool:
     rng = random.Random(args.seed)
-    workdir = Path(tempfile.mkdtemp(prefix=f"geniziz-bench-{backend}-"))
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix=f"geniziz-bench-{backend}-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     ok = True
     try:
-        with fresh_database(backend, workdir, args.postgres_url) as (url, version):
+        with fresh_database(backend, workdir, args.postgres_url, keep=args.keep) as (url, version):
             from geniziz.migrate import upgrade
 
             print(f"\n=== {backend}: {version} (started {datetime.now(UTC).strftime('%H:%M UTC')}) ===", flush=True)
@@ -538,9 +591,28 @@ def bench_backend(backend: str, args: argparse.Namespace) -> bool:
             if counts:
                 print(f"lead query: {len(counts)} name fragments (e.g. {seeded.queries[0][0]!r}), each matching "
                       f"{min(counts)}-{max(counts)} leads (mean {sum(counts) / len(counts):.1f})")
+            if args.seed_only:
+                print(f"database: {url}\nAPI key: {seeded.api_key}")
+                return True
+            deep_skip = args.deep_skip if args.deep_skip is not None else (int(seeded.leads * 0.9) // 100) * 100
+            deep_skip = min(deep_skip, max(0, seeded.leads - 1))
             server = start_server(url, workdir)
+            reference = start_server(url, workdir, reference=True)
             try:
-                ok = asyncio.run(measure(server, seeded, args))
+                check_responses(seeded, server.base_url, deep_skip)
+                results = []
+                for conn in args.connections:
+                    for scenario in scenarios(seeded, server.base_url, reference.base_url, deep_skip, rng):
+                        pid = (reference if scenario.base_url == reference.base_url else server).process.pid
+                        run_wrk(wrk, scenario, conn, min(2.0, args.seconds), pid, workdir)  # warm-up
+                        results.append(run_wrk(wrk, scenario, conn, args.seconds, pid, workdir))
+                        print(f"  measured {scenario.name} at {conn}: {results[-1].rps:,.0f} req/s", flush=True)
+                print()
+                print_table(table(results))
+                failed = [r for r in results if r.errors]
+                for r in failed:
+                    print(f"ERRORS in {r.scenario} at {r.connections}: {r.errors}")
+                ok = not failed
             finally:
                 rss = ""
                 try:
@@ -548,8 +620,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> bool:
                 except (OSError, AttributeError):
                     pass
                 stop_server(server)
+                stop_server(reference)
                 if rss:
-                    print(f"server RSS at the end: {int(rss) / 1024:.0f} MiB")
+                    print(f"Geniziz server RSS at the end: {int(rss) / 1024:.0f} MiB")
                 if hasattr(os, "getloadavg"):
                     print(f"load average at the end ({datetime.now(UTC).strftime('%H:%M UTC')}): "
                           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -559,98 +632,11 @@ def bench_backend(backend: str, args: argparse.Namespace) -> bool:
                     ok = False
                     print(f"SERVER FAULTS ({len(faults)}), log tail:\n{server.log_tail()}")
     finally:
-        if args.keep:
+        if args.keep or args.workdir:
             print(f"(kept {workdir})")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return ok
-
-
-async def measure(server: Server, seeded: Seeded, args: argparse.Namespace) -> bool:
-    rng = random.Random(args.seed + 1)
-    deep_skip = args.deep_skip if args.deep_skip is not None else max(0, (int(seeded.leads * 0.9) // 100) * 100)
-    deep_skip = min(deep_skip, max(0, seeded.leads - 1))
-    concs = sorted(set(args.concurrency))
-    auth = "Basic " + base64.b64encode(f"{seeded.api_key}:".encode()).decode()
-    limits = httpx.Limits(max_connections=max(concs), max_keepalive_connections=max(concs))
-    pid = server.process.pid
-    async with httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": auth}, timeout=120,
-                                 limits=limits) as client:
-        await check_responses(client, seeded, deep_skip)
-        all_scenarios = scenarios(seeded, deep_skip, args.floor_candidates)
-
-        async def warm(name: str, conc: int) -> None:
-            n = min(args.requests, max(10, 2 * conc))
-            await run_cell(client, all_scenarios[name], conc, n, min(10.0, args.max_seconds), rng, pid)
-
-        # The floor: the cheapest of a few authenticated endpoints, probed in alternating rounds at one
-        # concurrency; the best round of each counts.
-        probe_conc = next((c for c in concs if c > 1), concs[0])
-        probe_n = min(args.requests, 500)
-        best: dict[str, Result] = {}
-        for path in args.floor_candidates:
-            await warm(f"floor {path}", probe_conc)
-        for _round in range(2):
-            for path in args.floor_candidates:
-                r = await run_cell(client, all_scenarios[f"floor {path}"], probe_conc, probe_n,
-                                   min(10.0, args.max_seconds), rng, pid)
-                if path not in best or r.rps > best[path].rps:
-                    best[path] = r
-        print("floor candidates (conc %d, best of 2 rounds): %s" % (probe_conc, "; ".join(
-            f"{path} {r.rps:,.0f} req/s, p50 {r.pct(0.5):.2f} ms" for path, r in best.items())))
-        floor_path = max(best, key=lambda path: best[path].rps)
-        floor_name = f"floor {floor_path}"
-        print(f"floor = {floor_path} (the cheapest)", flush=True)
-
-        # Each scenario is measured in --rounds chunks alternating with chunks of the floor, so the
-        # scenario and the floor it is compared with see the same machine (others' load drifts).
-        rounds = max(1, args.rounds)
-        chunk = max(1, args.requests // rounds)
-        order = ["get-lead", "list-leads first", f"list-leads skip={deep_skip}", "lead query", "create-lead"]
-        pairs: list[tuple[Result, Result]] = []
-        all_floor: dict[int, list[Result]] = {c: [] for c in concs}
-        for conc in concs:
-            await warm(floor_name, conc)
-            for name in order:  # creates last in each block: they add leads (a few % of the data set)
-                await warm(name, conc)
-                mine, floor = [], []
-                for _round in range(rounds):
-                    floor.append(await run_cell(client, all_scenarios[floor_name], conc, chunk,
-                                                args.max_seconds / rounds, rng, pid))
-                    mine.append(await run_cell(client, all_scenarios[name], conc, chunk,
-                                               args.max_seconds / rounds, rng, pid))
-                pairs.append((Result.merge(mine), Result.merge(floor)))
-                all_floor[conc] += floor
-                print(f"  measured {name} at {conc}: {pairs[-1][0].rps:,.0f} req/s "
-                      f"(its floor: {pairs[-1][1].rps:,.0f} req/s)", flush=True)
-        floors = {c: Result.merge(parts) for c, parts in all_floor.items()}
-        rank = {name: i for i, name in enumerate(order)}
-        pairs.sort(key=lambda pair: (rank[pair[0].scenario], pair[0].concurrency))
-        pairs[:0] = [(floors[c], floors[c]) for c in concs]
-
-    short_floor = "floor " + floor_path.removeprefix("/api/v1")
-    for r, _ in pairs:
-        if r.scenario == floor_name:
-            r.scenario = short_floor
-    print()
-    print_table(table_rows(pairs))
-    print(f"\n{short_floor}: all its chunks at that concurrency ({rounds} per scenario). Each scenario's ratios are to "
-          f"the floor chunks interleaved with it ({rounds} rounds of up to {chunk} requests each); "
-          "'floor p50' is that paired floor.\n"
-          "* = stopped by --max-seconds before --requests.  p50/floor: latency ratio (1.0 = as cheap as the "
-          "floor); rps/floor: throughput ratio (below 1.0 = slower).\nsrv/cli ms/req: CPU time of the server process / "
-          "of the load generator per request; rest: the machine's other busy CPU per request (the PostgreSQL "
-          "server, the kernel, other processes).")
-    for conc in concs:
-        rates = [f.rps for f in all_floor[conc] if f.n]
-        if rates:
-            print(f"floor drift at concurrency {conc}: its {len(rates)} chunks ranged {min(rates):,.0f}-{max(rates):,.0f} "
-                  f"req/s (max/min {max(rates) / min(rates):.2f}): how much the machine varied during the run")
-    results = [r for r, _ in pairs]
-    failed = [r for r in results if r.errors]
-    for r in failed:
-        print(f"ERRORS in {r.scenario} at {r.concurrency}: {r.errors}; first: {r.first_error}")
-    return not failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -662,30 +648,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="a PostgreSQL server where a fresh database may be created and dropped")
     parser.add_argument("--leads", type=int, default=100_000, help="leads to seed (1-2 contacts each)")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per scenario and concurrency")
-    parser.add_argument("--max-seconds", type=float, default=30.0,
-                        help="time cap per scenario and concurrency (the row is marked * when it stops early)")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients")
+    parser.add_argument("--seconds", type=float, default=8.0, help="wrk duration per scenario and concurrency")
+    parser.add_argument("--connections", type=int, nargs="+", default=[64, 1], help="wrk connections")
     parser.add_argument("--deep-skip", type=int, default=None, help="_skip of the deep page (default: 90%% of --leads)")
-    parser.add_argument("--floor-candidates", nargs="+", default=["/api/v1/me/", "/api/v1/status/lead/"],
-                        help="authenticated GET paths; the cheapest is the floor")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="chunks per cell, each after a chunk of the floor (pairs each scenario with its floor)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the data and the request mix")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (SQLite file, server log)")
+    parser.add_argument("--seed-only", action="store_true", help="seed, print the database URL and API key, stop")
+    parser.add_argument("--keep", action="store_true", help="keep the database (and the SQLite file and server logs)")
+    parser.add_argument("--workdir", help="directory for the SQLite file and logs (kept; default: a temporary one)")
     args = parser.parse_args(argv)
-    if args.leads < 1 or args.requests < 1 or min(args.concurrency) < 1 or args.max_seconds <= 0:
-        parser.error("--leads, --requests, --concurrency and --max-seconds must be positive")
+    if args.leads < 1 or args.seconds <= 0 or min(args.connections) < 1:
+        parser.error("--leads, --seconds and --connections must be positive")
     backends = args.database or ["sqlite"]
+    wrk = ensure_wrk()
 
-    print("Geniziz core benchmark (bench/bench_core.py)")
+    print("Geniziz HTTP benchmark (bench/bench_http.py)")
     for line in machine_lines([sys.argv[0], *argv]):
         print(line)
-    print(f"settings: {args.leads:,} leads, {args.requests} requests per cell (cap {args.max_seconds:g} s), "
-          f"concurrency {' '.join(map(str, sorted(set(args.concurrency))))}, one `geniziz serve` process", flush=True)
+    print(f"settings: {args.leads:,} leads, wrk -t2 -c<conn> -d{args.seconds:g}s per scenario (after a 2 s warm-up), "
+          f"connections {' '.join(map(str, args.connections))}; one process per server", flush=True)
     ok = True
     for backend in dict.fromkeys(backends):
-        ok = bench_backend(backend, args) and ok
+        ok = bench_backend(backend, args, wrk) and ok
     return 0 if ok else 1
 
 
