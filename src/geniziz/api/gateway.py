@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.datastructures import Headers
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -213,13 +213,19 @@ def surface_of(request: Request) -> Surface:
 _MISSING_KEY = re.compile(r'Key \((\w+)\)=\(([^)]*)\) is not present in table "(\w+)"')
 
 
-def integrity_error(exc: IntegrityError) -> APIError:
-    """A constraint the database enforced where a check raced with another request: a 4xx, never a 500.
+def database_refusal(exc: BaseException) -> APIError | None:
+    """The 4xx for what the database refused because of a concurrent request, or None for a real fault.
     A unique key is a 409 (the other request created it first); a reference to a record deleted
     meanwhile is a 400 naming the field (PostgreSQL says which; SQLite serializes writers, so it rarely
-    gets here)."""
+    gets here); a deadlock or serialization failure is a 409 to retry."""
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return None
     cause = exc.orig.__cause__ or exc.orig  # asyncpg's exception, with sqlstate and detail
     code, text = getattr(cause, "sqlstate", None), str(exc.orig)
+    if code in ("40001", "40P01"):
+        return APIError(409, "Conflict: a concurrent change got in the way; retry")
+    if not isinstance(exc, IntegrityError):
+        return None
     if code == "23505" or "UNIQUE constraint" in text:
         return APIError(409, "Conflict: another request just created the same record; read it or retry")
     if code == "23503" or "FOREIGN KEY constraint" in text:
@@ -234,9 +240,11 @@ def integrity_error(exc: IntegrityError) -> APIError:
 
 def install_error_handlers(app: Any) -> None:
     """Client errors in the error shape of the surface the request came through."""
-    @app.exception_handler(IntegrityError)
-    async def _integrity_error(request: Request, exc: IntegrityError) -> Response:
-        return surface_of(request).api_error(integrity_error(exc))
+    @app.exception_handler(DBAPIError)
+    async def _database_refusal(request: Request, exc: DBAPIError) -> Response:
+        if (refusal := database_refusal(exc)) is None:
+            raise exc  # a fault: the gateway logs it and answers 500
+        return surface_of(request).api_error(refusal)
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> Response:

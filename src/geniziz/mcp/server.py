@@ -13,13 +13,12 @@ from typing import Any
 from mcp import types
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
-from sqlalchemy.exc import IntegrityError
 
 from geniziz import __version__
 from geniziz.api.auth import Principal
 from geniziz.api.context import unit_of_work
 from geniziz.api.errors import APIError
-from geniziz.api.gateway import integrity_error
+from geniziz.api.gateway import database_refusal
 from geniziz.db import Database
 from geniziz.mcp import actions  # noqa: F401 - registers the task-specific tools
 from geniziz.mcp.scopes import Scope
@@ -71,9 +70,9 @@ async def call_tool(db: Database, principal: Principal, scope: Scope, name: str,
         return _result(result)
     except APIError as exc:
         return _result(exc.body(), error=True)
-    except IntegrityError as exc:  # a race the database settled: the same 4xx as REST
-        return _result(integrity_error(exc).body(), error=True)
-    except Exception:
+    except Exception as exc:
+        if refusal := database_refusal(exc):  # a race the database settled: the same 4xx as REST
+            return _result(refusal.body(), error=True)
         # The same words as the REST handler, so the test suite's fault check sees MCP faults too.
         log.exception("Unhandled error in MCP tool %s", name)
         return _result({"error": "Internal server error", "field-errors": {}}, error=True)
