@@ -56,8 +56,10 @@ def test_before_stays_in_the_workspace(api: Api, other: Api) -> None:
 def test_before_is_validated_and_only_where_lists_are_newest_first_by_id(api: Api) -> None:
     api.bad("GET", "/lead/", "_before", params={"_before": ""})
     api.bad("GET", "/lead/", "_before", params={"_before": "x" * 41})
-    # A key that is not one of our IDs matches by order alone: no error, no 500.
-    assert api.ok("GET", "/lead/", params={"_before": "lead_!"})["data"] == []
+    api.bad("GET", "/lead/", "_before", params={"_before": "lead_\x00"})
+    api.bad("GET", "/lead/", "_before", params={"_before": "lead_'--"})
+    # A well-formed key that names no record still pages by order: older than it, nothing here.
+    assert api.ok("GET", "/lead/", params={"_before": "lead_" + "0" * 22})["data"] == []
     # Statuses keep their defined order, not newest first: `_before` is not theirs to take.
     api.bad("GET", "/status/lead/", "_before", params={"_before": "stat_0"})
     spec = api.get("/openapi.json").json()

@@ -173,7 +173,7 @@ class PageParams(BaseModel):
 class KeysetPageParams(PageParams):
     """Paging of resources listed newest first by ID, which can also page by key."""
 
-    before: str | None = Field(None, alias="_before", min_length=1, max_length=40, description=(
+    before: str | None = Field(None, alias="_before", pattern=r"^[0-9A-Za-z_]{1,40}$", description=(
         "Only records older than this ID: pass the last ID of the previous page to get the next one. "
         "Every page then costs what the first costs, where a deep `_skip` reads every row it skips."))
 

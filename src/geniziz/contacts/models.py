@@ -12,7 +12,11 @@ class Contact(Record, Base):
     """A person at a lead."""
 
     __tablename__ = "contact"
-    __table_args__ = (Index("ix_contact_org_id", "organization_id", "id"),)
+    __table_args__ = (
+        Index("ix_contact_org_id", "organization_id", "id"),
+        # A lead's contacts, in order: what reading a lead or a page of leads asks for (Lead.contacts).
+        Index("ix_contact_org_lead", "organization_id", "lead_id", "id"),
+    )
 
     lead_id: Mapped[str] = mapped_column(IdString, ForeignKey("lead.id", ondelete="CASCADE"), index=True)
     name: Mapped[str | None] = mapped_column(String(500))

@@ -31,5 +31,8 @@ class Lead(Record, Base):
     # Lower-cased name, contact names, emails and phones: what the `query` filter matches.
     search_text: Mapped[str] = mapped_column(Text, default="")
 
+    # Ordered by (lead_id, id), which for one lead is by id: that order is ix_contact_org_lead's, so SQLite
+    # (which has no statistics) reads a page's contacts from it instead of scanning the workspace's
+    # contacts in ID order (150 ms at 133,000 contacts).
     contacts: Mapped[list[Contact]] = relationship(  # noqa: F821
-        "Contact", order_by="Contact.id", lazy="raise", viewonly=True)
+        "Contact", order_by="[Contact.lead_id, Contact.id]", lazy="raise", viewonly=True)
