@@ -457,6 +457,18 @@ def run_wrk(wrk: str, scenario: Scenario, connections: int, seconds: float, serv
                   p50_us / 1000, p99_us / 1000, server_cpu, wrk1 - wrk0, machine)
 
 
+def drain(pid: int, limit: float = 120.0) -> None:
+    """Wait until a server is idle: when wrk stops, requests it left queued are still being served, and
+    they must not be counted against the next scenario (bounded by ``limit`` seconds)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = _proc_cpu(pid)
+        time.sleep(0.5)
+        after = _proc_cpu(pid)
+        if before is None or after is None or after - before < 0.05:
+            return
+
+
 def scenarios(seeded: Seeded, geniziz: str, reference: str, deep_skip: int, rng: random.Random) -> list[Scenario]:
     ids = rng.sample(seeded.lead_ids, min(1000, len(seeded.lead_ids)))
     auth = "Basic " + base64.b64encode(f"{seeded.api_key}:".encode()).decode()
@@ -605,7 +617,9 @@ def bench_backend(backend: str, args: argparse.Namespace, wrk: str) -> bool:
                     for scenario in scenarios(seeded, server.base_url, reference.base_url, deep_skip, rng):
                         pid = (reference if scenario.base_url == reference.base_url else server).process.pid
                         run_wrk(wrk, scenario, conn, min(2.0, args.seconds), pid, workdir)  # warm-up
+                        drain(pid)
                         results.append(run_wrk(wrk, scenario, conn, args.seconds, pid, workdir))
+                        drain(pid)
                         print(f"  measured {scenario.name} at {conn}: {results[-1].rps:,.0f} req/s", flush=True)
                 print()
                 print_table(table(results))
