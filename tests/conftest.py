@@ -8,6 +8,7 @@ PostgreSQL when it cannot be reached fails the run; it never silently falls back
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import secrets
@@ -26,6 +27,8 @@ import pytest
 BACKEND = os.environ.get("GENIZIZ_TEST_BACKEND", "sqlite")
 POSTGRES_ADMIN_URL = os.environ.get("GENIZIZ_TEST_POSTGRES_URL",
                                     "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+# One Fernet key per run for the servers' credentials at rest (a restarted server must read them back).
+SECRET_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def free_port() -> int:
@@ -90,6 +93,7 @@ def start_server(database_url: str, log_path: Path, **env: str) -> Server:
         "GENIZIZ_RATE_LIMIT_HEAVY": "100000/minute",
         "GENIZIZ_ADMIN_EMAIL": f"admin-{secrets.token_hex(4)}@example.com",
         "GENIZIZ_LOG_LEVEL": "warning",
+        "GENIZIZ_SECRET_KEY": SECRET_KEY,
         **env,
     }
     log = open(log_path, "wb")  # noqa: SIM115 - the server writes here until it stops

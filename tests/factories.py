@@ -144,4 +144,14 @@ FACTORIES: dict[str, Factory] = {
     # --- integrations (add below)
     # --- background jobs
     "job": _job,
+    # --- messaging
+    "connected_account": lambda api: (_smtp().account(api)["id"], None),
+    "email_template": lambda api: (api.create("email_template", name="Hello", subject="Hi {{ contact.first_name }}",
+                                              body_text="Hello")["id"], None),
 }
+
+
+def _smtp():  # type: ignore[no-untyped-def]
+    from tests.smtp_server import shared  # a real SMTP server: accounts are tested when created
+
+    return shared()

@@ -69,7 +69,7 @@ def test_an_actions_tool_has_its_scope(api: Api, probe: Action) -> None:
     tool = TOOLS["run_write_action"]
     assert tool.scope is Scope.WRITE_SAFE and not Scope.READ.allows(tool.scope)
     definition = tool.definition()
-    assert definition.input_schema["properties"]["action"]["enum"] == ["probe_report"]
+    assert definition.input_schema["properties"]["action"]["enum"][-1] == "probe_report"
     assert definition.annotations.read_only_hint is False and definition.annotations.destructive_hint is False
     assert "probe_report" not in TOOLS["run_action"].definition().input_schema["properties"]["action"]["enum"]
 

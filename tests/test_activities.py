@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.factories import make_activity, make_contact, make_lead
+from tests.smtp_server import SmtpServer
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 NEVER = "lead_" + "0" * 22
@@ -175,8 +176,13 @@ def test_note_html_is_sanitized_and_gives_the_plain_text(api: Api) -> None:
 
 
 def test_email_status_follows_the_delivery_life_cycle(api: Api) -> None:
+    # Queuing (scheduled, outbox) needs a recipient and an account of the caller's (test_messaging.py sends);
+    # its server stops once the account is connected, so no real send races the walk below.
+    mail = SmtpServer().start()
+    mail.account(api)
+    mail.stop()
     lead = make_lead(api)
-    draft = make_activity(api, "email", lead_id=lead["id"], activity_at="2020-01-01T00:00:00Z")
+    draft = make_activity(api, "email", lead_id=lead["id"], activity_at="2020-01-01T00:00:00Z", to=["a@b.example"])
     path = f"/activity/email/{draft['id']}/"
     assert draft["status"] == "draft" and draft["date_sent"] is None
     api.bad("PUT", path, "status", json={"status": "sent"})  # must go through the outbox

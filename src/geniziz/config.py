@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     # Largest request body any surface accepts (413 beyond it), checked before the body is read.
     max_body_bytes: int = 10 * 1024 * 1024
+    # Fernet key(s) for credentials at rest, comma-separated (the first encrypts; all decrypt, for rotation).
+    # Unset on SQLite: generated into <database>.key on first use (geniziz.messaging.crypto).
+    secret_key: str | None = None
 
     # Background jobs (geniziz.worker). The in-process worker runs inside `geniziz serve`: by default
     # only on SQLite (one command gives a working CRM); on PostgreSQL run `geniziz worker` processes.

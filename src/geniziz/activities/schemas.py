@@ -205,6 +205,9 @@ class EmailRead(ActivityRead):
     attachments: list[AttachmentOut] = []
     date_scheduled: Timestamp | None = None
     date_sent: Timestamp | None = None
+    # Set by delivery (geniziz.messaging), never by clients.
+    message_id: str | None = Field(None, description="Our Message-ID, set when the email is queued to send.")
+    send_error: str | None = Field(None, description="Why the last send failed (status error).")
 
 
 class EmailFilters(MessageFilters):

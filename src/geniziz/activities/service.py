@@ -18,6 +18,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from geniziz import events
 from geniziz.activities.models import Activity, CustomActivityType, EmailThread
 from geniziz.activities.schemas import html_to_text
 from geniziz.api.context import Ctx
@@ -154,6 +155,7 @@ class MessageService(ActivityService):
             raise field_error("status", f"cannot change from {old} to {status} (allowed: {allowed})")
         if status == "sent" and old != "sent":
             self.on_sent(obj, data)
+        await events.emit(ctx, "message.status", message=obj, data=data, old=old, status=status)
 
     def on_sent(self, obj: Activity, data: dict[str, Any]) -> None:
         """A message happens when it is sent, unless the client says when."""

@@ -1,0 +1,78 @@
+"""Messaging: the accounts messages leave through, email templates, and one row per handed-off email."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from geniziz.db import Base, IdString, Json, Record
+
+
+class ConnectedAccount(Record, Base):
+    """A user's mailbox: SMTP to send (IMAP stored for the sync to come). Passwords are in
+    ``credentials``, a Fernet token (see crypto.py), never in a column of their own."""
+
+    __tablename__ = "connected_account"
+    __table_args__ = (Index("ix_connected_account_org_user", "organization_id", "user_id"),)
+
+    kind: Mapped[str] = mapped_column(String(20), default="email")
+    user_id: Mapped[str] = mapped_column(IdString, ForeignKey("user.id", ondelete="CASCADE"))
+    is_shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    email: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    smtp_host: Mapped[str | None] = mapped_column(String(255))
+    smtp_port: Mapped[int | None] = mapped_column(Integer)
+    smtp_tls: Mapped[str | None] = mapped_column(String(10))  # ssl | starttls | none
+    smtp_username: Mapped[str | None] = mapped_column(String(320))
+    imap_host: Mapped[str | None] = mapped_column(String(255))
+    imap_port: Mapped[int | None] = mapped_column(Integer)
+    imap_tls: Mapped[str | None] = mapped_column(String(10))
+    imap_username: Mapped[str | None] = mapped_column(String(320))
+    credentials: Mapped[str | None] = mapped_column(Text)  # encrypted JSON {"smtp_password", "imap_password"}
+    # Which secrets are set, readable without the key: the API shows has_* flags, never the values.
+    secrets_set: Mapped[list[str]] = mapped_column(Json, default=list)
+    # Sending limits: a send over one waits (its job is re-scheduled), it is never dropped.
+    max_per_day: Mapped[int] = mapped_column(Integer, default=400)
+    max_per_hour: Mapped[int] = mapped_column(Integer, default=100)
+    min_gap_seconds: Mapped[int] = mapped_column(Integer, default=5)
+    last_tested_at: Mapped[datetime | None]
+    last_test_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EmailTemplate(Record, Base):
+    __tablename__ = "email_template"
+
+    name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list[dict]] = mapped_column(Json, default=list)
+    # Private templates are their author's (created_by) only.
+    is_shared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EmailDelivery(Record, Base):
+    """An email handed to an SMTP server, keyed by its Message-ID.
+
+    The row is committed *before* the SMTP DATA command, so whatever happens next (a crash, a lost
+    connection) a retry finds it and never sends the same Message-ID twice. Its rows in the last 24 h
+    are also what the account's sending limits count.
+    """
+
+    __tablename__ = "email_delivery"
+    __table_args__ = (
+        UniqueConstraint("message_id"),
+        Index("ix_email_delivery_account_at", "account_id", "date_handed_off"),
+    )
+
+    message_id: Mapped[str] = mapped_column(String(300))
+    activity_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("activity.id", ondelete="SET NULL"),
+                                                    index=True)
+    account_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("connected_account.id",
+                                                                        ondelete="SET NULL"))
+    # handed_off (DATA about to be sent, outcome not yet known) -> sent | refused | unknown
+    state: Mapped[str] = mapped_column(String(20), default="handed_off")
+    date_handed_off: Mapped[datetime]
+    reply: Mapped[str | None] = mapped_column(Text)  # the server's answer to DATA, or why it is unknown

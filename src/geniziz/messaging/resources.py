@@ -1,0 +1,26 @@
+"""Messaging: connected accounts and email templates (the render and test actions are in actions.py)."""
+
+from geniziz.api.resource import Resource, register
+from geniziz.messaging import (
+    handlers,  # noqa: F401 - an email entering the outbox queues its send
+    jobs,  # noqa: F401 - the email.send job
+)
+from geniziz.messaging import schemas as s
+from geniziz.messaging.service import ConnectedAccountService, EmailTemplateService
+
+connected_account = register(Resource(
+    name="connected_account", title="Connected account", service=ConnectedAccountService(),
+    read_schema=s.ConnectedAccountRead, create_schema=s.ConnectedAccountCreate,
+    update_schema=s.ConnectedAccountUpdate, filters=s.ConnectedAccountFilters,
+    description="Email accounts messages are sent through (SMTP). Tested on create and when its SMTP settings "
+                "change (400 with the server's reason). Passwords are write-only: reads show has_smtp_password. "
+                "Members see and use their own accounts and shared ones.",
+))
+
+email_template = register(Resource(
+    name="email_template", title="Email template", service=EmailTemplateService(),
+    read_schema=s.EmailTemplateRead, create_schema=s.EmailTemplateCreate, update_schema=s.EmailTemplateUpdate,
+    filters=s.EmailTemplateFilters,
+    description="Jinja templates (subject, body_text, body_html) over lead, contact, user and organization. "
+                "Private templates are their author's; shared ones the workspace's.",
+))

@@ -1,0 +1,136 @@
+"""Connected accounts and email templates: what clients write and read. Passwords are write-only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from geniziz.activities.schemas import Attachment, AttachmentOut
+from geniziz.api.schemas import EmailAddress, ReadModel, Timestamp, WriteModel, partial_model
+
+TlsMode = Literal["ssl", "starttls", "none"]
+Host = Annotated[str, Field(min_length=1, max_length=255)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Name = Annotated[str, Field(max_length=320)]
+Secret = Annotated[str, Field(min_length=1, max_length=1000)]
+Template = Annotated[str, Field(max_length=100_000)]
+
+# The settings a connection test depends on: changing any of them tests the account again.
+SMTP_FIELDS = frozenset({"smtp_host", "smtp_port", "smtp_tls", "smtp_username", "smtp_password"})
+SECRETS = ("smtp_password", "imap_password")
+
+
+# --- connected accounts ----------------------------------------------------------------------------
+class ConnectedAccountCreate(WriteModel):
+    kind: Literal["email"] = Field("email", description="email (SMTP to send; IMAP stored for the sync to come).")
+    email: EmailAddress = Field(description="The address messages are sent from.")
+    display_name: Annotated[str, Field(max_length=200)] | None = Field(None, description="The From name.")
+    user_id: str | None = Field(None, description="Whose account it is (a member); defaults to the caller. "
+                                                  "Only admins may name another member.")
+    is_shared: bool = Field(False, description="Admins only: every member may send through it.")
+    smtp_host: Host
+    smtp_port: Port | None = Field(None, description="Default: 465 for ssl, 587 for starttls, 25 for none.")
+    smtp_tls: TlsMode = "starttls"
+    smtp_username: Name | None = Field(None, description="Default: the email address.")
+    smtp_password: Secret | None = Field(None, description="Write-only (an app password where the provider "
+                                                           "has them). Without one, no AUTH is attempted.")
+    imap_host: Host | None = None
+    imap_port: Port | None = None
+    imap_tls: TlsMode = "ssl"
+    imap_username: Name | None = None
+    imap_password: Secret | None = Field(None, description="Write-only.")
+    max_per_day: Annotated[int, Field(ge=1, le=100_000)] = Field(400, description="Sends per rolling 24 h.")
+    max_per_hour: Annotated[int, Field(ge=1, le=100_000)] = Field(100, description="Sends per rolling hour.")
+    min_gap_seconds: Annotated[int, Field(ge=0, le=86_400)] = Field(5, description="Seconds between two sends.")
+
+
+ConnectedAccountUpdate = partial_model(ConnectedAccountCreate, "ConnectedAccountUpdate")
+
+
+class ConnectedAccountRead(ReadModel):
+    id: str
+    kind: str
+    email: str
+    display_name: str | None
+    user_id: str
+    is_shared: bool
+    smtp_host: str | None
+    smtp_port: int | None
+    smtp_tls: str | None
+    smtp_username: str | None
+    has_smtp_password: bool = Field(description="Whether an SMTP password is stored (it is never returned).")
+    imap_host: str | None
+    imap_port: int | None
+    imap_tls: str | None
+    imap_username: str | None
+    has_imap_password: bool
+    max_per_day: int
+    max_per_hour: int
+    min_gap_seconds: int
+    last_tested_at: Timestamp | None
+    last_test_error: str | None
+    date_created: Timestamp
+    date_updated: Timestamp
+    created_by: str | None
+    updated_by: str | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flags(cls, obj: object) -> object:
+        if hasattr(obj, "secrets_set"):  # from the record: only whether each secret is set
+            names = set(obj.secrets_set or ())
+            obj = {name: getattr(obj, name) for name in cls.model_fields if hasattr(obj, name)} | {
+                f"has_{name}": name in names for name in SECRETS}
+        return obj
+
+
+class ConnectedAccountFilters(WriteModel):
+    user_id: str | None = None
+    kind: Literal["email"] | None = None
+
+
+class ConnectionTestRead(ReadModel):
+    ok: bool
+    detail: str = Field(description="The server's name when it worked; its reason when it did not.")
+    last_tested_at: Timestamp
+
+
+# --- email templates ---------------------------------------------------------------------------------
+class EmailTemplateCreate(WriteModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    subject: Template = ""
+    body_text: Template | None = None
+    body_html: Template | None = Field(None, description="Sanitized when rendered.")
+    attachments: Annotated[list[Attachment], Field(max_length=50)] = Field([], description="Metadata only.")
+    is_shared: bool = Field(False, description="Shared with the workspace; private ones are their author's.")
+
+
+EmailTemplateUpdate = partial_model(EmailTemplateCreate, "EmailTemplateUpdate")
+
+
+class EmailTemplateRead(ReadModel):
+    id: str
+    name: str
+    subject: str
+    body_text: str | None
+    body_html: str | None
+    attachments: list[AttachmentOut]
+    is_shared: bool
+    date_created: Timestamp
+    date_updated: Timestamp
+    created_by: str | None
+    updated_by: str | None
+
+
+class EmailTemplateFilters(WriteModel):
+    is_shared: bool | None = None
+
+
+class RenderedTemplate(ReadModel):
+    template_id: str
+    lead_id: str | None
+    contact_id: str | None
+    subject: str
+    body_text: str | None
+    body_html: str | None = Field(description="Rendered, then sanitized (nh3).")
