@@ -91,11 +91,10 @@ class Period:
             day += timedelta(days=1)
         return list(dict.fromkeys(keys))
 
-    def bucket(self, column: Any, interval: Interval, dialect: str) -> ColumnElement[str]:
-        """SQL for the ISO date of the local day/week/month a UTC timestamp falls in."""
-        if dialect == "postgresql":
-            local = func.timezone(literal(self.zone), column)  # timestamptz -> the zone's wall clock
-            return func.to_char(func.date_trunc(interval, local), "YYYY-MM-DD")
+    def bucket(self, column: Any, interval: Interval, dialect: str) -> ColumnElement[Any]:
+        """SQL for the local day/week/month a UTC timestamp falls in (read it with ``bucket_key``)."""
+        if dialect == "postgresql":  # grouped as a timestamp: cheaper than formatting every row
+            return func.date_trunc(interval, func.timezone(literal(self.zone), column))
         # SQLite has no time zones: shift by the zone's UTC offset, which is constant between the
         # transitions (DST) inside the period, so a CASE over those few stretches is exact.
         shift = self._sqlite_offset(column)
@@ -128,6 +127,11 @@ class Period:
                 continue
             moment = step
         return [*stretches, (self.end, offset)]
+
+
+def bucket_key(value: Any) -> str:
+    """A bucket as the ISO date it starts on, whichever form the database gave it in."""
+    return value.date().isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _offset(moment: datetime, tz: ZoneInfo) -> int:

@@ -124,7 +124,8 @@ class PipelineFunnel(ReadModel):
     win_rate_by_value: float | None
     average_seconds_to_win: float | None
     sales_velocity_per_day: float | None = Field(
-        description="Open opportunities x win rate x average won value / average days to win (cents a day).")
+        description="Open opportunities x win rate x average won value / average days to win, at least 1 "
+                    "(cents a day).")
 
 
 class OpportunityFunnelsReport(ReadModel):

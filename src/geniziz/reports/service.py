@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, exists, func, literal, select, true, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, exists, func, literal, select, text, true, union_all
 from sqlalchemy.orm import aliased
 
 from geniziz.activities.models import Activity
@@ -20,7 +20,7 @@ from geniziz.identity.models import Membership, Organization, User
 from geniziz.leads.models import Lead
 from geniziz.opportunities.models import Opportunity
 from geniziz.reports import schemas
-from geniziz.reports.periods import Period, month_of, relative_dates, seconds_between
+from geniziz.reports.periods import Period, bucket_key, month_of, relative_dates, seconds_between
 from geniziz.statuses.models import Pipeline, Status
 
 MAX_DAYS = 3660
@@ -65,7 +65,10 @@ async def scope_of(ctx: Ctx, args: schemas.ReportArgs) -> Scope:
         known = set(await ctx.session.scalars(select(Membership.user_id).where(Membership.user_id.in_(users))))
         if missing := [u for u in users if u not in known]:
             raise field_error("users", f"not members of this workspace: {', '.join(missing)}")
-    return Scope(Period(zone, first, last), users, ctx.session.bind.dialect.name)
+    dialect = ctx.session.bind.dialect.name
+    if dialect == "postgresql":  # this transaction only: sorts and hashes of a large period stay in memory
+        await ctx.session.execute(text("SET LOCAL work_mem = '64MB'"))
+    return Scope(Period(zone, first, last), users, dialect)
 
 
 def count_if(condition: Any) -> Any:
@@ -109,6 +112,7 @@ class Metric:
     source: str  # which table and which of its timestamps and user columns: SOURCES
     aggregate: Callable[[], Any]
     types: tuple[str, ...] = ()  # activity metrics: the types they read (an indexed condition)
+    additive: bool = True  # the period's total is the sum of its rows' (not so for a distinct count)
 
 
 def _is(type_: str, direction: str | None = None, status: str | None = None) -> Any:
@@ -124,7 +128,7 @@ annualized = case((Opportunity.value_period == "monthly", Opportunity.value * 12
 
 METRICS = {m.key: m for m in [
     Metric("calls.outbound.count", "Outbound calls", "Calls made.", "activity", lambda: count_if(CALL_OUT), ("call",)),
-    Metric("calls.outbound.duration.sum", "Outbound call time", "Seconds on outbound calls.", "activity",
+    Metric("calls.outbound.duration.sum", "Outbound call time", "Seconds on outbound calls.", "call_time",
            lambda: sum_if(CALL_OUT, func.coalesce(duration, 0)), ("call",)),
     Metric("calls.inbound.count", "Inbound calls", "Calls received.", "activity",
            lambda: count_if(_is("call", "inbound")), ("call",)),
@@ -138,8 +142,7 @@ METRICS = {m.key: m for m in [
     Metric("sms.sent.count", "SMS sent", "Outbound SMS with status sent.", "activity",
            lambda: count_if(SENT[1]), ("sms",)),
     Metric("leads.contacted.count", "Leads contacted", "Distinct leads with an outbound call, sent email or sent SMS.",
-           "activity", lambda: func.count(distinct(case((CALL_OUT | SENT[0] | SENT[1], Activity.lead_id)))),
-           ("call", "email", "sms")),
+           "contacted", lambda: func.count(distinct(Activity.lead_id)), additive=False),
     Metric("tasks.completed.count", "Tasks completed", "Tasks marked complete (by who completed them).",
            "activity", lambda: count_if(_is("task_completed")), ("task_completed",)),
     Metric("leads.created.count", "Leads created", "By who created them.", "lead", lambda: func.count()),
@@ -156,6 +159,10 @@ METRICS = {m.key: m for m in [
 # source -> (table, when, who)
 SOURCES: dict[str, tuple[Any, Any, Any]] = {
     "activity": (Activity, Activity.activity_at, Activity.user_id),
+    # Apart: only this one reads the data column, so the others can be answered from an index alone.
+    "call_time": (Activity, Activity.activity_at, Activity.user_id),
+    # Apart: a distinct count sorts its rows, so it reads only the contacts' rows.
+    "contacted": (Activity, Activity.activity_at, Activity.user_id),
     "lead": (Lead, Lead.date_created, Lead.created_by),
     "opportunity": (Opportunity, Opportunity.date_created, Opportunity.owner_id),
     "won": (Opportunity, Opportunity.date_won, Opportunity.owner_id),
@@ -180,15 +187,21 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
         _, when, who = SOURCES[source]
         where = [scope.period.within(when), scope.only(who)]
         if source == "activity":  # only the types asked for: the (workspace, type, time) index
-            where.append(Activity.type.in_({t for m in wanted for t in m.types}))
+            where.append(Activity.type.in_(sorted({t for m in wanted for t in m.types})))
+        elif source == "call_time":
+            where.append(CALL_OUT)
+        elif source == "contacted":
+            where += [Activity.type.in_(("call", "email", "sms")), CALL_OUT | SENT[0] | SENT[1]]
         aggregates = [m.aggregate().label(f"m{i}") for i, m in enumerate(wanted)]
-        # Totals by their own query: a distinct count over the period is not the sum of its days'.
-        total = (await ctx.session.execute(select(*aggregates).where(*where))).one()
-        totals.update({m.key: int(v or 0) for m, v in zip(wanted, total, strict=True)})
         group = scope.period.bucket(when, args.interval, scope.dialect) if overview else who
         for key, *values in (await ctx.session.execute(
                 select(group.label("k"), *aggregates).where(*where).group_by(group))).tuples():
-            by_key[key].update({m.key: int(v or 0) for m, v in zip(wanted, values, strict=True)})
+            by_key[bucket_key(key) if overview else key].update(
+                {m.key: int(v or 0) for m, v in zip(wanted, values, strict=True)})
+        totals.update({m.key: sum(row.get(m.key, 0) for row in by_key.values()) for m in wanted if m.additive})
+        if distinct := [m for m in wanted if not m.additive]:  # a lead contacted on two days counts once
+            total = (await ctx.session.execute(select(*(m.aggregate() for m in distinct)).where(*where))).one()
+            totals.update({m.key: int(v or 0) for m, v in zip(distinct, total, strict=True)})
 
     def row(values: dict[str, int]) -> dict[str, int]:
         return {k: values.get(k, 0) for k in keys}
@@ -201,7 +214,7 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
         rows = [{"user_id": user_id, "user_name": names.get(user_id) if user_id else None,
                  **row(by_key.get(user_id, {}))} for user_id in [*names, *others]]
     return {"period": scope.out(), "type": args.type, "interval": args.interval if overview else None,
-            "metrics": keys, "totals": totals, "rows": rows}
+            "metrics": keys, "totals": {k: totals[k] for k in keys}, "rows": rows}
 
 
 # --- opportunities -----------------------------------------------------------------------------------------
@@ -252,8 +265,7 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
         if (status.type or "active") == "active":
             rank[status.id] = len(stages[status.pipeline_id])
             stages[status.pipeline_id].append(status)
-    won_rank = 1_000_000
-    rank |= {s.id: won_rank for s in statuses if s.type == "won"}
+    rank |= {s.id: 1_000_000 for s in statuses if s.type == "won"}
     kind = {s.id: s.type or "active" for s in statuses}
 
     per_status = {sid: (n, int(v), w, t) for sid, n, v, w, t in (await ctx.session.execute(
@@ -262,24 +274,28 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
                func.sum(seconds_between(Opportunity.date_won, Opportunity.date_created, scope.dialect)))
         .where(*cohort).group_by(Opportunity.status_id))).tuples()}
 
-    # Every status each cohort opportunity has been in: its current one and both ends of its changes
-    # (which happened after it was created, so after the period started).
+    # The furthest rank each cohort opportunity reached: its current status's, and both ends of each of
+    # its changes (which happened after it was created, so after the period started), in one scan.
+    def ranked(column: Any) -> Any:
+        return case(rank, value=column, else_=-1) if rank else literal(-1)
+
+    greatest = func.greatest if scope.dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
     ids = select(Opportunity.id).where(*cohort)
-    changes = [Activity.type == "status_change/opportunity", Activity.activity_at >= scope.period.start,
-               opportunity_ref.in_(ids)]
+    none = literal(None, Opportunity.status_id.type)
     visited = union_all(
-        select(Opportunity.id.label("oid"), Opportunity.status_id.label("sid")).where(*cohort),
-        select(opportunity_ref, Activity.data["new_status_id"].as_string()).where(*changes),
-        select(opportunity_ref, Activity.data["old_status_id"].as_string()).where(*changes),
+        select(Opportunity.id.label("oid"), ranked(Opportunity.status_id).label("top"),
+               Opportunity.pipeline_id.label("pid"), Opportunity.status_id.label("sid")).where(*cohort),
+        select(opportunity_ref, greatest(ranked(Activity.data["new_status_id"].as_string()),
+                                         ranked(Activity.data["old_status_id"].as_string())), none, none)
+        .where(Activity.type == "status_change/opportunity", Activity.activity_at >= scope.period.start,
+               opportunity_ref.in_(ids)),
     ).subquery()
-    ranked = case(rank, value=visited.c.sid, else_=-1) if rank else literal(-1)
-    furthest = select(visited.c.oid, func.max(ranked).label("top")) \
-        .group_by(visited.c.oid).subquery()
+    furthest = select(func.max(visited.c.pid).label("pid"), func.max(visited.c.top).label("top"),
+                      func.max(visited.c.sid).label("sid")).group_by(visited.c.oid).subquery()
     reach: dict[tuple[str, int, str], int] = {
         (pid, top, kind.get(sid, "active")): n for pid, top, sid, n in (await ctx.session.execute(
-            select(Opportunity.pipeline_id, furthest.c.top, Opportunity.status_id, func.count())
-            .join(furthest, furthest.c.oid == Opportunity.id)
-            .group_by(Opportunity.pipeline_id, furthest.c.top, Opportunity.status_id))).tuples()}
+            select(furthest.c.pid, furthest.c.top, furthest.c.sid, func.count())
+            .group_by(furthest.c.pid, furthest.c.top, furthest.c.sid))).tuples()}
 
     pipelines = {p.id: p.name for p in await ctx.session.scalars(select(Pipeline).where(Pipeline.id.in_(stages)))}
     out = []
@@ -304,8 +320,9 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
         win_rate = ratio(won_n, won_n + lost_n)
         average_win = won_seconds / won_n if won_n else None
         open_n = sum(r["count"] for r in rows)
-        velocity = (open_n * win_rate * (won_value / won_n) / (average_win / 86400)
-                    if win_rate and average_win else None)
+        # A sales cycle shorter than a day counts as one day: velocity is a per-day rate.
+        velocity = (open_n * win_rate * (won_value / won_n) / max(average_win / 86400, 1)
+                    if win_rate and average_win is not None else None)
         out.append({"pipeline_id": pid, "pipeline_name": pipelines.get(pid, ""), "stages": rows,
                     "won": {"count": won_n, "value": won_value}, "lost": {"count": lost_n, "value": lost_value},
                     "win_rate_by_count": win_rate, "win_rate_by_value": ratio(won_value, won_value + lost_value),
@@ -363,12 +380,12 @@ async def sales_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
     scope = await scope_of(ctx, args)
     where = [scope.only(Opportunity.owner_id), _pipeline(args.pipeline_id)]
     month = scope.period.bucket(Opportunity.date_won, "month", scope.dialect)
-    won = {m: (n, int(v)) for m, n, v in (await ctx.session.execute(
+    won = {bucket_key(m): (n, int(v)) for m, n, v in (await ctx.session.execute(
         select(month, func.count(), func.coalesce(func.sum(Opportunity.value), 0))
         .where(*where, scope.period.within(Opportunity.date_won)).group_by(month))).tuples()}
     closes = month_of(Opportunity.expected_close_date, scope.dialect)
     active = select(Status.id).where(Status.kind == "opportunity", func.coalesce(Status.type, "active") == "active")
-    forecast = {m: (n, int(v), w) for m, n, v, w in (await ctx.session.execute(
+    forecast = {bucket_key(m): (n, int(v), w) for m, n, v, w in (await ctx.session.execute(
         select(closes, func.count(), func.coalesce(func.sum(Opportunity.value), 0),
                func.coalesce(func.sum(weighted_value), 0))
         .where(*where, Opportunity.status_id.in_(active),
