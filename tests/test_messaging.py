@@ -61,10 +61,9 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 # --- servers of our own ---------------------------------------------------------------------------
-@pytest.fixture
-def fresh_url(tmp_path: Path) -> Iterator[str]:
+def _fresh_url(directory: Path) -> Iterator[str]:
     if BACKEND == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'mail.db'}"
+        yield f"sqlite+aiosqlite:///{directory / 'mail.db'}"
         return
     name = f"geniziz_mail_{secrets.token_hex(6)}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
@@ -73,11 +72,20 @@ def fresh_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def mail_server(fresh_url: str, tmp_path: Path) -> Iterator[Server]:
-    server = start_server(fresh_url, tmp_path / "server.log", **FAST)
+def fresh_url(tmp_path: Path) -> Iterator[str]:
+    yield from _fresh_url(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def mail_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One delivery server for the module; each test takes a new workspace on it."""
+    directory = tmp_path_factory.mktemp("mail")
+    urls = _fresh_url(directory)
+    server = start_server(next(urls), directory / "server.log", **FAST)
     yield server
     stop_server(server)
     assert "Unhandled error" not in server.log(), server.log()
+    next(urls, None)  # drops the PostgreSQL database
 
 
 def email_of(api: Api, activity_id: str) -> dict[str, Any]:
