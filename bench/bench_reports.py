@@ -27,7 +27,6 @@ import os
 import platform
 import random
 import secrets
-import statistics  # noqa: F401 - kept beside bench_activities' helpers
 import sys
 import tempfile
 import time
