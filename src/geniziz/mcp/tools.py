@@ -219,7 +219,7 @@ async def delete_record(ctx: Ctx, args: DeleteArgs) -> dict[str, Any]:
 # --- actions without a tool of their own: one dispatch tool per scope -----------------------------------
 class RunArgs(Args):
     action: str
-    args: dict[str, Any] = Field(default_factory=dict, description="Its input; see describe_resource.")
+    args: dict[str, Any] = Field(default_factory=dict)  # the tool's description says where to learn them
 
 
 def _dispatcher(scope: Scope) -> Run:
