@@ -131,6 +131,8 @@ def test_an_account_is_tested_on_create_and_its_credentials_are_never_returned(a
     assert "cannot connect" in body["error"]
     api.bad("POST", "/connected_account/", "smtp_tls", json={"email": "x@seller.example", "smtp_host": "h",
                                                              "smtp_tls": "tls1.0"})
+    for host in ("a..b", "x" * 70, "mail\x00.example", "-mail.example"):  # refused before any connection
+        api.bad("POST", "/connected_account/", "smtp_host", json={"email": "x@seller.example", "smtp_host": host})
 
 
 def test_a_credential_change_is_tested_and_the_test_action_reports(api: Api, smtp: SmtpServer) -> None:

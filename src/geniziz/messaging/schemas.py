@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from geniziz.activities.schemas import Attachment, AttachmentOut
 from geniziz.api.schemas import EmailAddress, ReadModel, Timestamp, WriteModel, partial_model
 
 TlsMode = Literal["ssl", "starttls", "none"]
-Host = Annotated[str, Field(min_length=1, max_length=255)]
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def check_host(value: str) -> str:
+    """A DNS name or an IP address: anything else could not be connected to (or would crash the resolver)."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        if not _HOSTNAME.match(value):
+            raise ValueError("must be a host name or an IP address") from None
+    return value
+
+
+Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(check_host)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Name = Annotated[str, Field(max_length=320)]
 Secret = Annotated[str, Field(min_length=1, max_length=1000)]

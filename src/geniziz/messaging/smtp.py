@@ -50,7 +50,7 @@ async def session(settings: SmtpSettings) -> AsyncIterator[aiosmtplib.SMTP]:
     try:
         await client.connect()
         await client.ehlo()
-    except (aiosmtplib.SMTPException, OSError) as exc:
+    except (aiosmtplib.SMTPException, OSError, ValueError) as exc:  # ValueError: a name the resolver refuses
         raise SmtpFailure(f"cannot connect to {settings.host}:{settings.port}: {_reason(exc)}") from None
     try:
         if settings.password:
