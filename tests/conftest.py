@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,16 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     # No request in the whole run may have crashed the server.
     faults = [line for line in srv.log().splitlines() if "Unhandled error" in line]
     assert not faults, "server faults during the run:\n" + "\n".join(faults)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy (and return that), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- clients -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from geniziz.db import Database
 from tests.conftest import BACKEND, Api, Server, _pg_admin, _postgres_url, member_client, new_workspace, \
-    start_server, stop_server
+    start_server, stop_server, wait_until
 from tests.factories import make_contact, make_lead
 from tests.smtp_server import PASSWORD, SmtpServer
 
@@ -30,15 +30,6 @@ FAST = {"GENIZIZ_WORKER_POLL_SECONDS": "0.05", "GENIZIZ_WORKER_LEASE_SECONDS": "
         "GENIZIZ_JOB_BACKOFF_SECONDS": "0.3", "GENIZIZ_INPROCESS_WORKER": "1", "GENIZIZ_LOG_LEVEL": "info"}
 if BACKEND == "sqlite":
     FAST["GENIZIZ_SECRET_KEY"] = ""  # the key is generated next to the database
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sql(database_url: str, statement: str, **params: Any) -> list[Any]:

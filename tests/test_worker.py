@@ -29,7 +29,7 @@ from geniziz.migrate import upgrade
 from geniziz.worker import enqueue
 from geniziz.worker.models import Job
 from tests.conftest import BACKEND, Server, _pg_admin, _postgres_url, member_client, new_workspace, start_server, \
-    stop_server
+    stop_server, wait_until
 
 FAST = {"GENIZIZ_WORKER_POLL_SECONDS": "0.05", "GENIZIZ_WORKER_LEASE_SECONDS": "2",
         "GENIZIZ_JOB_BACKOFF_SECONDS": "0.4", "GENIZIZ_JOB_MODULES": "tests.job_kinds", "GENIZIZ_LOG_LEVEL": "info"}
@@ -95,15 +95,6 @@ def effects(database_url: str, job_id: str | None = None) -> list[Any]:
     if job_id is None:
         return _sql(database_url, "SELECT job_id, tag, pid, attempt FROM job_effect")
     return _sql(database_url, "SELECT job_id, tag, pid, attempt FROM job_effect WHERE job_id = :j", j=job_id)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def wait_status(database_url: str, job_id: str, status: str, timeout: float = 30) -> Job:
