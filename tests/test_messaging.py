@@ -116,6 +116,11 @@ def test_an_account_is_tested_on_create_and_its_credentials_are_never_returned(a
         "email": "x@seller.example", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",
         "smtp_username": "seller", "smtp_password": "wrong"})
     assert "535" in body["field-errors"]["smtp_password"]  # the server's reason
+    # A password is sent as typed: surrounding spaces are not trimmed away (so this one is wrong too).
+    body = api.bad("POST", "/connected_account/", "smtp_password", json={
+        "email": "x@seller.example", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",
+        "smtp_username": "seller", "smtp_password": f" {PASSWORD} "})
+    assert "535" in body["field-errors"]["smtp_password"]
     closed = SmtpServer()  # nothing listens on its port
     body = api.bad("POST", "/connected_account/", "smtp_host", json={
         "email": "x@seller.example", "smtp_host": "127.0.0.1", "smtp_port": closed.port, "smtp_tls": "none"})

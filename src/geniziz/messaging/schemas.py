@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from geniziz.activities.schemas import Attachment, AttachmentOut
 from geniziz.api.schemas import EmailAddress, ReadModel, Timestamp, WriteModel, partial_model
@@ -29,7 +29,8 @@ def check_host(value: str) -> str:
 Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(check_host)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Name = Annotated[str, Field(max_length=320)]
-Secret = Annotated[str, Field(min_length=1, max_length=1000)]
+# Kept exactly as sent: spaces may be part of a password (other text is stripped by WriteModel).
+Secret = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=1000)]
 Template = Annotated[str, Field(max_length=100_000)]
 
 # The settings a connection test depends on: changing any of them tests the account again.
