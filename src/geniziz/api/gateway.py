@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
@@ -61,7 +61,6 @@ class Surface:
     public_paths: frozenset[str] = frozenset()
     json_bodies_only: bool = False  # refuse non-JSON request bodies with 415
     rate_group: Callable[[str, str, bytes], str] = endpoint_group
-    extra_headers: dict[str, str] = field(default_factory=dict)
 
     def owns(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
@@ -119,7 +118,7 @@ class Gateway:
         state = scope.setdefault("state", {})
         state.update(request_id=request_id, surface=surface, via=surface.name)
 
-        headers_out = {"X-Request-ID": request_id, **surface.extra_headers}
+        headers_out = {"X-Request-ID": request_id}
         started = False
 
         async def send_with_headers(message: Message) -> None:

@@ -162,7 +162,7 @@ async def send_email(ctx: Ctx, job: Job) -> dict[str, Any]:
                 _set(activity, "error", send_error=UNKNOWN.format(why=exc, mid=message_id))
                 await ctx.session.commit()
                 return {"outcome": "unknown", "reason": str(exc)}
-            except smtp.SmtpFailure as exc:  # the server clearly refused: the hand-off did not happen
+            except smtp.SmtpFailure:  # the server clearly refused: the hand-off did not happen
                 await ctx.session.delete(delivery)
                 _set(activity, "outbox")
                 await ctx.session.commit()
