@@ -148,6 +148,8 @@ FACTORIES: dict[str, Factory] = {
     "connected_account": lambda api: (_smtp().account(api)["id"], None),
     "email_template": lambda api: (api.create("email_template", name="Hello", subject="Hi {{ contact.first_name }}",
                                               body_text="Hello")["id"], None),
+    "unsubscribed_email": lambda api: (api.create("unsubscribed_email", email=f"gone{secrets.token_hex(3)}@x.example")
+                                       ["id"], None),
 }
 
 

@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,14 @@ def wait_email(api: Api, activity_id: str, *statuses: str, timeout: float = 30) 
                       f"email {activity_id} to be {'/'.join(statuses)}")
 
 
-def outbox(api: Api, account: dict[str, Any], **body: Any) -> dict[str, Any]:
+def outbox_body(api: Api, account: dict[str, Any], **body: Any) -> dict[str, Any]:
     contact = make_contact(api, name="Jane Roe", emails=[{"email": "jane@buyer.example"}])
-    values = {"contact_id": contact["id"], "to": ["jane@buyer.example"], "subject": "Proposal",
-              "body_text": "Hello Jane", "sender": account["email"], "status": "outbox", **body}
-    return api.create("activity/email", **values)
+    return {"contact_id": contact["id"], "to": ["jane@buyer.example"], "subject": "Proposal",
+            "body_text": "Hello Jane", "sender": account["email"], "status": "outbox", **body}
+
+
+def outbox(api: Api, account: dict[str, Any], **body: Any) -> dict[str, Any]:
+    return api.create("activity/email", **outbox_body(api, account, **body))
 
 
 # --- connected accounts ---------------------------------------------------------------------------
@@ -307,6 +311,38 @@ def test_a_permanent_refusal_ends_in_error_with_the_reason(mail_server: Server, 
     again = api.ok("PUT", f"/activity/email/{email['id']}/", json={"status": "outbox"})
     assert again["message_id"] != failed["message_id"] and again["send_error"] is None
     assert wait_email(api, email["id"], "sent", "error")["status"] == "sent"
+    api.close()
+
+
+def test_the_suppression_list_stops_sends_before_and_after_queuing(mail_server: Server, smtp: SmtpServer) -> None:
+    api = new_workspace(mail_server)
+    account = smtp.account(api)
+    entry = api.create("unsubscribed_email", email="Jane@Buyer.example", reason="asked by phone")
+    assert entry["email"] == "jane@buyer.example" and entry["source"] == "manual"
+    assert api.create("unsubscribed_email", email="JANE@buyer.example")["id"] == entry["id"]  # once per address
+    assert [e["id"] for e in api.ok("GET", "/unsubscribed_email/", params={"email": "jane@BUYER.example"})["data"]] \
+        == [entry["id"]]
+    api.bad("POST", "/unsubscribed_email/", "email", json={"email": "not an address"})
+    api.bad("POST", "/unsubscribed_email/", "source", json={"email": "a@b.example", "source": "whim"})
+
+    # Queuing to a listed address (in any spelling, in any recipient field) is refused at once.
+    api.bad("POST", "/activity/email/", "to", json=outbox_body(api, account, to=["JANE@buyer.example"]))
+    api.bad("POST", "/activity/email/", "cc", json=outbox_body(api, account, to=["ok@buyer.example"],
+                                                               cc=["jane@buyer.example"]))
+    # An address listed after the email was queued: the send ends in error, nothing reaches the server.
+    later = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    email = api.create("activity/email", **outbox_body(api, account, to=["sam@buyer.example"], status="scheduled",
+                                                       date_scheduled=later))
+    api.create("unsubscribed_email", email="sam@buyer.example", source="one_click")
+    failed = wait_email(api, email["id"], "error", "sent")
+    assert failed["status"] == "error" and "unsubscribed" in failed["send_error"], failed
+    assert not smtp.mailbox.received
+    # Off the list again, it can be sent; and another workspace's list is its own.
+    api.ok("DELETE", f"/unsubscribed_email/{entry['id']}/")
+    assert wait_email(api, outbox(api, account)["id"], "sent", "error")["status"] == "sent"
+    other = new_workspace(mail_server)
+    assert other.ok("GET", "/unsubscribed_email/")["data"] == []
+    other.close()
     api.close()
 
 

@@ -10,6 +10,7 @@ from geniziz.activities.service import as_datetime, current
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
 from geniziz.messaging.service import sending_account
+from geniziz.messaging.suppression import suppressed
 from geniziz.worker import enqueue
 
 SEND_JOB = "email.send"
@@ -29,6 +30,9 @@ async def queue_email(ctx: Ctx, message: Any, data: dict[str, Any], old: str | N
         return  # the email service answers that date_scheduled is required
     if not (current(message, data, "to") or current(message, data, "cc") or current(message, data, "bcc")):
         raise field_error("to", "an email to send needs at least one recipient")
+    for field in ("to", "cc", "bcc"):
+        if stopped := await suppressed(ctx, current(message, data, field) or ()):
+            raise field_error(field, f"unsubscribed (on the suppression list): {', '.join(stopped)}")
     account = await sending_account(ctx, current(message, data, "sender"))
     data["sender"] = account.email
     # A new Message-ID each time the email is queued: a job still waiting for an earlier one sees the

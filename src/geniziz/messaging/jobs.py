@@ -29,6 +29,7 @@ from geniziz.messaging import smtp
 from geniziz.messaging.handlers import SEND_JOB
 from geniziz.messaging.models import ConnectedAccount, EmailDelivery
 from geniziz.messaging.service import account_settings
+from geniziz.messaging.suppression import suppressed
 from geniziz.worker import enqueue, job_handler
 from geniziz.worker.models import Job
 
@@ -118,6 +119,11 @@ async def send_email(ctx: Ctx, job: Job) -> dict[str, Any]:
         return await _settle(ctx, activity, delivery)
     if activity.status not in QUEUED:
         return {"skipped": f"the email is {activity.status}"}
+    # An address may have joined the suppression list since the email was queued.
+    data = activity.data or {}
+    if stopped := await suppressed(ctx, [*(data.get("to") or ()), *(data.get("cc") or ()), *(data.get("bcc") or ())]):
+        _set(activity, "error", send_error=f"unsubscribed since it was queued: {', '.join(stopped)}")
+        return {"error": "unsubscribed"}
     account = await ctx.session.get(ConnectedAccount, job.payload["account_id"])
     if account is None:
         _set(activity, "error", send_error="its connected account was deleted")

@@ -76,3 +76,17 @@ class EmailDelivery(Record, Base):
     state: Mapped[str] = mapped_column(String(20), default="handed_off")
     date_handed_off: Mapped[datetime]
     reply: Mapped[str | None] = mapped_column(Text)  # the server's answer to DATA, or why it is unknown
+
+
+class UnsubscribedEmail(Record, Base):
+    """The workspace's suppression list: no email is sent to an address on it (checked when an email is
+    queued and again right before it is handed over), and mailing exports leave it out. Addresses are
+    kept lower-cased, so one entry covers every spelling."""
+
+    __tablename__ = "unsubscribed_email"
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
+
+    email: Mapped[str] = mapped_column(String(320))
+    # manual (added over the API), one_click (the List-Unsubscribe link), bounce, complaint, import
+    source: Mapped[str] = mapped_column(String(20), default="manual")
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -1,4 +1,5 @@
-"""Messaging: connected accounts and email templates (the render and test actions are in actions.py)."""
+"""Messaging: connected accounts, email templates and the suppression list (the render and test actions
+are in actions.py)."""
 
 from geniziz.api.resource import Resource, register
 from geniziz.messaging import (
@@ -7,6 +8,7 @@ from geniziz.messaging import (
 )
 from geniziz.messaging import schemas as s
 from geniziz.messaging.service import ConnectedAccountService, EmailTemplateService
+from geniziz.messaging.suppression import UNSUBSCRIBED
 
 connected_account = register(Resource(
     name="connected_account", title="Connected account", service=ConnectedAccountService(),
@@ -23,4 +25,13 @@ email_template = register(Resource(
     filters=s.EmailTemplateFilters,
     description="Jinja templates (subject, body_text, body_html) over lead, contact, user and organization. "
                 "Private templates are their author's; shared ones the workspace's.",
+))
+
+unsubscribed_email = register(Resource(
+    name="unsubscribed_email", title="Unsubscribed email", service=UNSUBSCRIBED,
+    read_schema=s.UnsubscribedEmailRead, create_schema=s.UnsubscribedEmailCreate,
+    filters=s.UnsubscribedEmailFilters, operations=frozenset({"list", "get", "create", "delete"}),
+    description="The suppression list: no email is sent to these addresses (queuing one answers 400; one "
+                "that joins the list after it was queued ends in error) and mailing exports leave them out. "
+                "Adding an address twice answers the existing entry. Deleting one allows sending again.",
 ))

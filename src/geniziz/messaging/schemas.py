@@ -151,3 +151,27 @@ class RenderedTemplate(ReadModel):
     subject: str
     body_text: str | None
     body_html: str | None = Field(description="Rendered, then sanitized (nh3).")
+
+
+# --- the suppression list ------------------------------------------------------------------------------
+UnsubscribeSource = Literal["manual", "one_click", "bounce", "complaint", "import"]
+
+
+class UnsubscribedEmailCreate(WriteModel):
+    email: EmailAddress = Field(description="Stored lower-cased: one entry covers every spelling.")
+    source: UnsubscribeSource = Field("manual", description="Why it is on the list.")
+    reason: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class UnsubscribedEmailRead(ReadModel):
+    id: str
+    email: str
+    source: str
+    reason: str | None
+    date_created: Timestamp
+    created_by: str | None
+
+
+class UnsubscribedEmailFilters(WriteModel):
+    email: Annotated[str, Field(max_length=320)] | None = None
+    source: UnsubscribeSource | None = None
