@@ -145,10 +145,13 @@ def test_the_tool_list_fits_in_an_agents_context(api: Api) -> None:
 
 
 def test_generic_tools_derive_resources_from_the_registry(api: Api) -> None:
-    """The names are listed once, in describe_resource (resources, then actions without a tool of their own)."""
+    """Each name is listed once: resources in describe_resource, actions in their scope's run_* tool."""
     tools = Mcp(api).tools()
     described = tools["describe_resource"].input_schema["properties"]["resource"]["enum"]
-    assert described == [r.name for r in REGISTRY.values() if r.mcp] + [a.name for a in dispatched()]
+    assert described == [r.name for r in REGISTRY.values() if r.mcp]
+    runnable = [name for runner in set(RUNNER.values()) & set(tools)
+                for name in tools[runner].input_schema["properties"]["action"]["enum"]]
+    assert sorted(runnable) == sorted(a.name for a in dispatched()) and not set(runnable) & set(described)
     assert not IDENTITY & set(described) and "activity/call" in described
     for name in ("list_records", "get_record", "create_record", "update_record", "delete_record"):
         assert "enum" not in tools[name].input_schema["properties"]["resource"], name

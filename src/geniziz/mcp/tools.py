@@ -7,8 +7,9 @@ needs no change here;
 needs them, so the tool list stays small. The task-specific tools (``actions.py``) register
 themselves with the same ``tool`` decorator. A declared ``Action`` with ``own_tool`` is a tool of its
 own; every other one is reached through the one dispatch tool of its scope (``run_action``,
-``run_write_action``, ``run_destructive_action``), whose enum names exactly that scope's actions, so
-the list grows by a name per action, not a tool. ``TOOLS`` reads the actions live.
+``run_write_action``, ``run_destructive_action``), whose enum names exactly that scope's actions (the
+only place an action is named: describe_resource takes the name without listing it again), so the list
+grows by a name per action, not a tool. ``TOOLS`` reads the actions live.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ class Tool:
     def _build(self) -> types.Tool:
         schema = _compact(self.args.model_json_schema())
         properties = schema["properties"]
-        if self.name == "describe_resource":  # the one list of names; each generic tool checks its own on call
-            properties["resource"]["enum"] = [r.name for r in mcp_resources()] + [a.name for a in dispatched()]
-        if "action" in properties:  # a dispatch tool: exactly the actions of its scope
+        if self.name == "describe_resource":  # the one list of resources; each generic tool checks its own on call
+            properties["resource"]["enum"] = [r.name for r in mcp_resources()]
+        if "action" in properties:  # a dispatch tool: exactly the actions of its scope, the one list of them
             properties["action"]["enum"] = [a.name for a in dispatched(self.scope)]
         return types.Tool(
             name=self.name, description=self.description, input_schema=schema,
@@ -132,7 +133,9 @@ class ResourceArgs(Args):
 
 
 class DescribeArgs(Args):
-    resource: str = Field(description="A resource or an action.")
+    # The enum lists resources; an action's name (from a run_* tool's enum) is taken too, so that each
+    # name costs the list once.
+    resource: str = Field(description="A resource, or an action named by a run_*action tool.")
 
 
 class ListArgs(ResourceArgs):
