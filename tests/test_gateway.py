@@ -109,3 +109,19 @@ def test_failed_logins_are_counted_per_client_address_on_every_surface(server: S
         genesy_shape(attempts[1](), 429)
     finally:
         stop_server(srv)
+
+
+def test_an_exhausted_connection_pool_is_a_503_to_retry_not_a_fault() -> None:
+    """Overload (every pooled connection busy past the timeout, or SQLite's writer lock) tells the client to
+    come back, where it used to be logged as a fault and answered 500."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from geniziz.api.gateway import database_refusal
+
+    for exc in (PoolTimeout("QueuePool limit of size 10 overflow 10 reached, connection timed out"),
+                OperationalError("COMMIT", {}, Exception("database is locked"))):
+        refusal = database_refusal(exc)
+        assert refusal is not None and refusal.status == 503 and refusal.extra["headers"] == {"Retry-After": "1"}
+        assert refusal.body() == {"error": refusal.message, "field-errors": {}}
+    assert database_refusal(OperationalError("SELECT", {}, Exception("no such table: lead"))) is None  # a fault

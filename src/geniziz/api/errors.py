@@ -18,7 +18,8 @@ class APIError(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.message, "field-errors": self.field_errors, **self.extra}
+        extra = {key: value for key, value in self.extra.items() if key != "headers"}  # HTTP's, not the body's
+        return {"error": self.message, "field-errors": self.field_errors, **extra}
 
 
 def field_error(field: str, why: str) -> APIError:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -216,7 +217,12 @@ def database_refusal(exc: BaseException) -> APIError | None:
     """The 4xx for what the database refused because of a concurrent request, or None for a real fault.
     A unique key is a 409 (the other request created it first); a reference to a record deleted
     meanwhile is a 400 naming the field (PostgreSQL says which; SQLite serializes writers, so it rarely
-    gets here); a deadlock or serialization failure is a 409 to retry."""
+    gets here); a deadlock or serialization failure is a 409 to retry; a connection pool (or SQLite's
+    writer lock) busy past its timeout is a 503 to retry."""
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, OperationalError) and "database is locked" in str(exc)):
+        # Overload, not a fault: every connection (or SQLite's one writer) stayed busy past the timeout.
+        return APIError(503, "Busy: the server is handling too many requests; retry shortly",
+                        headers={"Retry-After": "1"})
     if not isinstance(exc, DBAPIError) or exc.orig is None:
         return None
     cause = exc.orig.__cause__ or exc.orig  # asyncpg's exception, with sqlstate and detail
@@ -239,8 +245,8 @@ def database_refusal(exc: BaseException) -> APIError | None:
 
 def install_error_handlers(app: Any) -> None:
     """Client errors in the error shape of the surface the request came through."""
-    @app.exception_handler(DBAPIError)
-    async def _database_refusal(request: Request, exc: DBAPIError) -> Response:
+    @app.exception_handler(SQLAlchemyError)
+    async def _database_refusal(request: Request, exc: SQLAlchemyError) -> Response:
         if (refusal := database_refusal(exc)) is None:
             raise exc  # a fault: the gateway logs it and answers 500
         return surface_of(request).api_error(refusal)
