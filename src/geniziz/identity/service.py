@@ -31,7 +31,7 @@ async def user_by_email(session: AsyncSession, email: str, name: str | None = No
         # Two invitations of one new address at once: the unique email lets one insert, both find it.
         await session.execute(_insert(session)(User).values(
             id=new_id("user"), email=email, name=name or email.split("@")[0],
-        ).on_conflict_do_nothing(index_elements=["email"]))
+        ).on_conflict_do_nothing())  # the unique index on lower(email): any spelling
         user = await session.scalar(by_email)
     return user
 
