@@ -122,11 +122,18 @@ def test_calls_funnel(api: Api, calls: dict[str, Any]) -> None:
 
 
 def test_sent_emails_per_template(api: Api, calls: dict[str, Any]) -> None:
+    intro = api.create("email_template", name="Intro", subject="Hello")
+    email(api, calls["leads"][0], "2026-01-09T10:00:00Z", status="sent", template_id=intro["id"])
     body = report(api, "sent_emails", **WEEK)
-    assert body["templates"] == [
-        {"template_id": "tmpl_a", "sent": 2, "opened": None, "opened_ratio": None, "replied": 1, "replied_ratio": 0.5},
-        {"template_id": "tmpl_b", "sent": 1, "opened": None, "opened_ratio": None, "replied": 0, "replied_ratio": 0.0}]
-    assert report(api, "sent_emails", date_start="2026-01-09", date_end="2026-01-09")["templates"] == []
+    assert {row["template_id"]: row for row in body["templates"]} == {
+        "tmpl_a": {"template_id": "tmpl_a", "template_name": None, "sent": 2, "opened": None, "opened_ratio": None,
+                   "replied": 1, "replied_ratio": 0.5},
+        "tmpl_b": {"template_id": "tmpl_b", "template_name": None, "sent": 1, "opened": None, "opened_ratio": None,
+                   "replied": 0, "replied_ratio": 0.0},
+        intro["id"]: {"template_id": intro["id"], "template_name": "Intro", "sent": 1, "opened": None,
+                      "opened_ratio": None, "replied": 0, "replied_ratio": 0.0}}
+    assert body["templates"][0]["template_id"] == "tmpl_a"  # most sent first
+    assert report(api, "sent_emails", date_start="2026-01-10", date_end="2026-01-10")["templates"] == []
 
 
 @pytest.fixture
@@ -195,6 +202,30 @@ def test_opportunity_funnels_and_sales(api: Api, pipeline: dict[str, Any]) -> No
         (pipeline["member"].user_id, 70_000, 1)
     assert (second["user_id"], second["opportunities.won.value.sum"], second["opportunities.created.count"]) == \
         (api.user_id, 50_000, 4)
+
+
+def test_average_time_to_advance_per_stage(api: Api, pipeline: dict[str, Any]) -> None:
+    """O2 (Active -> Demo) and O3 (Active -> Demo -> Won) with their changes moved to known times: Active is
+    left after 1 h (O2) and 5 h (O3): 3 h on average; Demo after 2 h (O3 only)."""
+    ids = pipeline["ids"]
+    changes = {}
+    for change in api.ok("GET", "/activity/status_change/opportunity/", params={"_limit": 200})["data"]:
+        changes.setdefault(change["opportunity_id"], []).append(change)
+    moved_twice = next(c for c in changes.values() if len(c) == 2)  # O3
+    o3 = moved_twice[0]["opportunity_id"]
+    o2 = next(oid for oid, c in changes.items() if len(c) == 1 and c[0]["new_status_id"] == ids["Demo"])
+    t0 = datetime(2026, 1, 10, 9, tzinfo=UTC)
+    for oid in (o2, o3):
+        _sql(api, "UPDATE opportunity SET date_created = :at WHERE id = :id", at=t0, id=oid)
+    (to_demo,) = changes[o2]
+    _sql(api, "UPDATE activity SET activity_at = :at WHERE id = :id", at=t0 + timedelta(hours=1), id=to_demo["id"])
+    for change, hours in zip(sorted(moved_twice, key=lambda c: c["id"]), (5, 7)):
+        _sql(api, "UPDATE activity SET activity_at = :at WHERE id = :id", at=t0 + timedelta(hours=hours),
+             id=change["id"])
+    (funnel,) = report(api, "opportunity_funnels", date_start="2026-01-01", date_end="2026-01-31")["pipelines"]
+    active, demo = funnel["stages"]
+    assert (active["average_seconds_to_advance"], demo["average_seconds_to_advance"]) == (3 * 3600.0, 2 * 3600.0)
+    assert (active["reached"], demo["reached"]) == (2, 2)
 
 
 def test_sales_forecast_by_expected_close_month(api: Api) -> None:

@@ -111,7 +111,9 @@ class Stage(ReadModel):
     lost_ratio: float | None
     value: int
     weighted_value: int
-    average_seconds_to_advance: float | None
+    average_seconds_to_advance: float | None = Field(description=(
+        "From entering this stage (the previous status change, else creation) to a change that moves the "
+        "opportunity further, averaged over those that did; null when none did."))
 
 
 class PipelineFunnel(ReadModel):
@@ -181,6 +183,7 @@ class StatusChangeReport(ReadModel):
 
 class TemplateRow(ReadModel):
     template_id: str
+    template_name: str | None = Field(description="The email template's name; null for an ID that names none.")
     sent: int
     opened: int | None = Field(description="Null: opens are not tracked.")
     opened_ratio: float | None

@@ -18,6 +18,7 @@ from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
 from geniziz.identity.models import Membership, Organization, User
 from geniziz.leads.models import Lead
+from geniziz.messaging.models import EmailTemplate
 from geniziz.opportunities.models import Opportunity
 from geniziz.reports import schemas
 from geniziz.reports.periods import Period, bucket_key, month_of, relative_dates, seconds_between
@@ -297,6 +298,21 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
             select(furthest.c.pid, furthest.c.top, furthest.c.sid, func.count())
             .group_by(furthest.c.pid, furthest.c.top, furthest.c.sid))).tuples()}
 
+    # Time to advance: from entering a stage (its opportunity's previous change, else its creation) to a
+    # change that moves it further; averaged per stage over the cohort's advances.
+    changes = select(opportunity_ref.label("oid"), Activity.data["old_status_id"].as_string().label("old"),
+                     Activity.data["new_status_id"].as_string().label("new"), Activity.activity_at.label("at"),
+                     func.lag(Activity.activity_at).over(partition_by=opportunity_ref,
+                                                         order_by=Activity.activity_at).label("prev")
+                     ).where(Activity.type == "status_change/opportunity", Activity.activity_at >= scope.period.start,
+                             opportunity_ref.in_(ids)).subquery()
+    advance: dict[str, float] = {sid: float(seconds) for sid, seconds in (await ctx.session.execute(
+        select(changes.c.old, func.avg(seconds_between(
+            changes.c.at, func.coalesce(changes.c.prev, Opportunity.date_created), scope.dialect)))
+        .join(Opportunity, Opportunity.id == changes.c.oid)
+        .where(ranked(changes.c.new) > ranked(changes.c.old), ranked(changes.c.old) >= 0)
+        .group_by(changes.c.old))).tuples() if seconds is not None}
+
     pipelines = {p.id: p.name for p in await ctx.session.scalars(select(Pipeline).where(Pipeline.id.in_(stages)))}
     out = []
     for pid, pipeline_stages in stages.items():
@@ -316,7 +332,7 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
             rows.append({"status_id": status.id, "status_label": status.label, "count": n, "reached": reached[i],
                          "conversion_to_next": ratio(reached[i + 1], reached[i]), "lost": lost_here,
                          "lost_ratio": ratio(lost_here, reached[i]), "value": value, "weighted_value": weighted(w),
-                         "average_seconds_to_advance": None})
+                         "average_seconds_to_advance": round(advance[status.id], 1) if status.id in advance else None})
         win_rate = ratio(won_n, won_n + lost_n)
         average_win = won_seconds / won_n if won_n else None
         open_n = sum(r["count"] for r in rows)
@@ -468,7 +484,8 @@ async def status_change_report(ctx: Ctx, args: schemas.StatusChangeArgs, kind: s
 # --- sent emails -------------------------------------------------------------------------------------------
 async def sent_emails_report(ctx: Ctx, args: schemas.ReportArgs) -> dict[str, Any]:
     """Sent emails that name a template, per template. Opens are not tracked (null); a reply is an inbound
-    email later in the same thread. Email templates themselves do not exist yet, so a template is its ID."""
+    email later in the same thread. A template is named when it is one of the workspace's email templates
+    (an ID from elsewhere, e.g. a sequence tool's, is reported as it is, without a name)."""
     scope = await scope_of(ctx, args)
     reply = aliased(Activity)
     replied = exists().where(reply.thread_id == Activity.thread_id, reply.type == "email",
@@ -478,6 +495,9 @@ async def sent_emails_report(ctx: Ctx, args: schemas.ReportArgs) -> dict[str, An
         .where(SENT[0], scope.period.within(Activity.activity_at), scope.only(Activity.user_id),
                template.is_not(None))
         .group_by(template).order_by(func.count().desc(), template))).tuples()
+    rows = list(rows)
+    names = {tid: name for tid, name in await ctx.session.execute(  # (a Result has keys(): no dict(result))
+        select(EmailTemplate.id, EmailTemplate.name).where(EmailTemplate.id.in_([tid for tid, _, _ in rows])))}
     return {"period": scope.out(), "templates": [
-        {"template_id": tid, "sent": n, "opened": None, "opened_ratio": None, "replied": int(r),
-         "replied_ratio": ratio(int(r), n)} for tid, n, r in rows]}
+        {"template_id": tid, "template_name": names.get(tid), "sent": n, "opened": None, "opened_ratio": None,
+         "replied": int(r), "replied_ratio": ratio(int(r), n)} for tid, n, r in rows]}
