@@ -65,8 +65,8 @@ class CustomFieldService(CrudService[CustomField]):
             if name in data and data[name] is None:
                 data[name] = False
         await super().apply(ctx, obj, data, creating=creating)
-        if obj.type != "choices":
-            obj.choices = []
+        if obj.type != "choices" and not data.get("choices"):
+            obj.choices = []  # a field that stops being a choice field drops its choices
         if (obj.type == "choices") != bool(obj.choices):
             raise field_error("choices", "required for type choices, and only for it")
         if obj.accepts_multiple and obj.type not in MULTIPLE_TYPES:

@@ -93,6 +93,8 @@ def scalar(field: CustomField, value: Any) -> Any:
         except (TypeError, ValueError):
             raise ValueError("must be a date (YYYY-MM-DD)") from None
     if kind == "datetime":
+        if not isinstance(value, str):  # not a number of seconds: that is too easily a mistake
+            raise ValueError("must be an ISO 8601 date and time")
         try:
             return format_timestamp(_TIMESTAMP.validate_python(value, strict=False))
         except ValidationError:
