@@ -22,8 +22,8 @@ from datetime import date
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, not_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError
@@ -256,7 +256,7 @@ def _equals(dialect: str, column: Any, field: CustomField, value: Any) -> Column
 def _compare(dialect: str, column: Any, field_id: str, op: str, value: Any) -> ColumnElement[bool]:
     if dialect == "postgresql":
         # A jsonpath comparison never fails on a value of another type (it is just not a match).
-        return func.jsonb_path_exists(type_coerce(column, JSONB), f"{json_path(field_id)} ? (@ {op} $v)",
+        return func.jsonb_path_exists(type_coerce(column, JSONB), cast(f"{json_path(field_id)} ? (@ {op} $v)", JSONPATH),
                                       type_coerce({"v": value}, JSONB))
     return and_(func.json_extract(column, json_path(field_id)).op(op)(value),
                 func.json_type(column, json_path(field_id)).in_(("integer", "real") if isinstance(value, int | float)
