@@ -68,6 +68,13 @@ def test_instances_on_leads_with_fields_filters_and_timeline(api: Api, other: Ap
     small = api.create("custom_object", custom_object_type_id=kind["id"], lead_id=second["id"], name="Small",
                        custom={"plan": "basic", "seats": 2})
     assert api.ok("GET", f"/custom_object/{sub['id']}/") == sub
+    # Embedded on the lead when asked for (and only then).
+    assert api.ok("GET", f"/lead/{lead['id']}/?_fields=id,custom_objects") == {"id": lead["id"], "custom_objects": [sub]}
+    assert "custom_objects" not in api.ok("GET", f"/lead/{lead['id']}/")
+    page = api.ok("GET", "/lead/?_fields=name,custom_objects")["data"]
+    assert [(row["name"], [i["name"] for i in row["custom_objects"]]) for row in page] == [
+        ("Beta", ["Small"]), ("Acme", ["Main"])]
+    api.bad("GET", f"/contact/{contact['id']}/?_fields=custom_objects", "_fields")
 
     def ids(query: str) -> list[str]:
         return [item["id"] for item in api.ok("GET", f"/custom_object/?{query}")["data"]]

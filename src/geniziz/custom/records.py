@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error
@@ -102,6 +102,30 @@ class CustomParams(BaseModel):
 # The workspace's field definitions for the request being shaped: {object type: fields}.
 _FIELDS: ContextVar[dict[str, list[CustomField]] | None] = ContextVar("custom_fields", default=None)
 
+# Leads whose instances were asked for, and the lists to fill: [(lead ID, list)].
+_EMBED: ContextVar[list[tuple[str, list[dict[str, Any]]]] | None] = ContextVar("custom_embed", default=None)
+EMBEDDED = "custom_objects"
+
+
+async def _embed_custom_objects(ctx: Ctx, wanted: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    from geniziz.api.resource import REGISTRY
+    from geniziz.custom.models import CustomObject
+
+    instances = list(await ctx.session.scalars(select(CustomObject).where(
+        CustomObject.lead_id.in_({lead_id for lead_id, _ in wanted})).order_by(CustomObject.id.desc())))
+    resource = REGISTRY["custom_object"]
+    token = _FIELDS.set({"custom_object": await fields_of(ctx, "custom_object")})
+    try:
+        shaped = resource.serialize_all(instances)
+    finally:
+        _FIELDS.reset(token)
+    by_lead: dict[str, list[dict[str, Any]]] = {}
+    for instance, row in zip(instances, shaped, strict=True):
+        by_lead.setdefault(instance.lead_id, []).append(row)
+    for lead_id, target in wanted:
+        target.extend(by_lead.get(lead_id, []))
+
+
 FILTER_DOC = ("Filter on custom fields with custom.<field ID or name>=value (a field taking several values: "
               "holds it), custom.<field>__gte / __gt / __lte / __lt (numbers, dates, datetimes) and "
               "custom.<field>__is_set=true|false.")
@@ -113,6 +137,8 @@ class CustomizedResource(Resource):
 
     object_type: str = ""
     nested: dict[str, str] = field(default_factory=dict)  # embedded lists' object types: {"contacts": "contact"}
+    # Leads: `_fields=...,custom_objects` embeds the lead's custom object instances (only when asked).
+    embeds_custom_objects: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -124,10 +150,15 @@ class CustomizedResource(Resource):
 
     async def _shaped(self, ctx: Ctx, call: Any) -> Any:
         token = _FIELDS.set(await self._definitions(ctx))
+        pending = _EMBED.set([])
         try:
-            return await call
+            body = await call
+            if _EMBED.get():
+                await _embed_custom_objects(ctx, _EMBED.get())
+            return body
         finally:
             _FIELDS.reset(token)
+            _EMBED.reset(pending)
 
     # -- reading
     def selected_fields(self, raw: str | None, schema: type[BaseModel] | None = None) -> set[str] | None:
@@ -135,8 +166,10 @@ class CustomizedResource(Resource):
             return None
         names = {name.strip() for name in raw.split(",") if name.strip()}
         custom = {name for name in names if name.startswith(PREFIX)}
+        if self.embeds_custom_objects and EMBEDDED in names:
+            custom.add(EMBEDDED)
         known = {PREFIX + f.id for f in ((_FIELDS.get() or {}).get(self.object_type) or [])}
-        if unknown := custom - known:
+        if unknown := {n for n in custom if n != EMBEDDED} - known:
             raise field_error("_fields", f"unknown custom field(s): {', '.join(sorted(unknown))}")
         rest = names - custom
         return (super().selected_fields(",".join(rest), schema) if rest else set()) | custom
@@ -146,6 +179,10 @@ class CustomizedResource(Resource):
         dump = None if fields is None else {n for n in fields if not n.startswith(PREFIX)} | {"custom"}
         rows = super().serialize_all(objs, dump, schema)
         definitions = _FIELDS.get() or {}
+        if fields is not None and EMBEDDED in fields and _EMBED.get() is not None:
+            for obj, row in zip(objs, rows, strict=True):
+                row[EMBEDDED] = []  # filled in once the page is shaped, in one query
+                _EMBED.get().append((obj.id, row[EMBEDDED]))  # type: ignore[union-attr]
         for row in rows:
             show(row, row.get("custom"), definitions.get(self.object_type), fields)
             for attribute, kind in self.nested.items():
