@@ -145,6 +145,19 @@ def test_contacts_and_opportunities_carry_values(api: Api) -> None:
     assert api.ok("GET", f"/opportunity/?custom.{source}=Other")["data"] == []
 
 
+def test_activities_carry_values(api: Api) -> None:
+    outcome = field(api, "activity", "Outcome", "choices", choices=["booked", "no"])["id"]
+    lead = make_lead(api)
+    call = api.create("activity/call", lead_id=lead["id"], direction="outbound", **{f"custom.{outcome}": "booked"})
+    note = api.create("activity/note", lead_id=lead["id"], note="Hi")
+    assert call["custom"] == {"Outcome": "booked"} and call[f"custom.{outcome}"] == "booked"
+    assert api.ok("PUT", f"/activity/note/{note['id']}/", json={"custom": {"Outcome": "no"}})["custom"] == {"Outcome": "no"}
+    api.bad("POST", "/activity/call/", f"custom.{outcome}",
+            json={"lead_id": lead["id"], "direction": "outbound", f"custom.{outcome}": "maybe"})
+    assert [a["id"] for a in api.ok("GET", f"/activity/?custom.{outcome}=booked")["data"]] == [call["id"]]
+    assert [a["id"] for a in api.ok("GET", f"/activity/note/?custom.Outcome__is_set=true")["data"]] == [note["id"]]
+
+
 def test_field_definitions_are_validated(api: Api) -> None:
     field(api, "lead", "Tier", "text")
     for body, name in [({"name": "tier", "type": "text"}, "name"),  # taken, in any case

@@ -176,8 +176,15 @@ class CustomizedResource(Resource):
 
     def serialize_all(self, objs: list[Any], fields: set[str] | None = None,
                       schema: type[BaseModel] | None = None) -> list[dict[str, Any]]:
-        dump = None if fields is None else {n for n in fields if not n.startswith(PREFIX)} | {"custom"}
-        rows = super().serialize_all(objs, dump, schema)
+        return self.show_values(objs, super().serialize_all(objs, self.dumped(fields), schema), fields)
+
+    @staticmethod
+    def dumped(fields: set[str] | None) -> set[str] | None:
+        """What the schema dumps for a `_fields` selection: the stored values always (shown afterwards)."""
+        return None if fields is None else {n for n in fields if not n.startswith(PREFIX)} | {"custom"}
+
+    def show_values(self, objs: list[Any], rows: list[dict[str, Any]], fields: set[str] | None) -> list[dict[str, Any]]:
+        """Dumped rows -> rows with their values as custom.<field ID> keys and by name (and embeds asked for)."""
         definitions = _FIELDS.get() or {}
         if fields is not None and EMBEDDED in fields and _EMBED.get() is not None:
             for obj, row in zip(objs, rows, strict=True):
