@@ -31,6 +31,10 @@ def test_custom_object_type_operations_as_the_spec_shows(api: Api, other: Api) -
                                                                                   "name": "Subscription"}
     plan = api.create("custom_field/custom_object", custom_object_type_id=kind["id"], name="Plan", type="choices",
                       choices=["basic", "pro"])
+    assert [f["id"] for f in api.ok("GET", f"/custom_field/custom_object/?custom_object_type_id={kind['id']}")[
+        "data"]] == [plan["id"]]
+    assert api.ok("GET", f"/custom_field/custom_object/?custom_object_type_id={make_type(api, name='Other')['id']}"
+                  )["data"] == []
     updated = api.ok("PUT", f"/custom_object_type/{kind['id']}/", json={"name_plural": "Subs", "link_contact": True})
     assert updated["name_plural"] == "Subs" and updated["link_contact"] and updated["name"] == "Subscription"
     assert [f["id"] for f in updated["fields"]] == [plan["id"]] and updated["fields"][0]["choices"] == ["basic", "pro"]

@@ -62,7 +62,8 @@ class CustomizedActivityResource(CustomizedResource, ActivityResource):
         rows = [ActivityResource.serialize(self, obj, self.dumped(fields), schema) for obj in objs]
         return self.show_values(objs, rows, fields)
 
-    def serialize(self, obj: Any, fields: set[str] | None = None, schema: type[BaseModel] | None = None) -> dict[str, Any]:
+    def serialize(self, obj: Any, fields: set[str] | None = None,
+                  schema: type[BaseModel] | None = None) -> dict[str, Any]:
         return self.serialize_all([obj], fields, schema)[0]
 
 

@@ -205,8 +205,8 @@ class CustomizedResource(Resource):
                            {name: "unknown parameter (custom fields filter as custom.<field ID>)" for name in unknown})
 
         async def run() -> dict[str, Any]:
-            where = conditions(dialect_of(ctx), self.service.model.custom, await self.custom_fields_for_list(ctx, query),
-                               extra, f"a {self.service.label}") if extra else []
+            fields = await self.custom_fields_for_list(ctx, query) if extra else []
+            where = conditions(dialect_of(ctx), self.service.model.custom, fields, extra, f"a {self.service.label}")
             return await self._list(ctx, query, parent_id, where)
 
         return await self._shaped(ctx, run())
@@ -226,7 +226,8 @@ class CustomizedResource(Resource):
                                                  **({"before": before} if before is not None else {}))
         return {"data": self.serialize_all(rows, fields), "has_more": has_more}
 
-    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
+    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None,
+                  parent_id: str | None = None) -> dict[str, Any]:
         return await self._shaped(ctx, super().get(ctx, record_id, fields, parent_id))
 
     async def create(self, ctx: Ctx, body: BaseModel, fields: str | None = None,

@@ -35,6 +35,7 @@ register(Resource(
     name="custom_field/custom_object", title="Custom field (custom object)",
     service=service.CustomFieldService("custom_object"), read_schema=s.CustomFieldRead,
     create_schema=s.CustomObjectFieldCreate, update_schema=s.CustomObjectFieldUpdate,
+    filters=s.CustomObjectFieldFilters,
     description="Fields of custom object types (each belongs to one type). Values are written and read on the "
                 "instances as custom.<field ID>."))
 

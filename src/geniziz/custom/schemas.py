@@ -34,6 +34,10 @@ CustomFieldUpdate = partial_model(CustomFieldCreate, "CustomFieldUpdate")
 CustomObjectFieldUpdate = partial_model(CustomFieldCreate, "CustomObjectFieldUpdate")
 
 
+class CustomObjectFieldFilters(WriteModel):
+    custom_object_type_id: str | None = Field(None, description="Only this type's fields.")
+
+
 class CustomFieldRead(ReadModel):
     id: str
     name: str

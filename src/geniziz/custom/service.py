@@ -252,11 +252,12 @@ class CustomObjectService(CustomValues, CrudService[CustomObject]):
         if creating:
             obj.custom_object_type_id = data["custom_object_type_id"]
         kind = await ctx.session.get(CustomObjectType, obj.custom_object_type_id)
+        assert kind is not None  # checked by the reference (create) or held by the instance (update)
         lead_id = data.get("lead_id", obj.lead_id)
         contact_id = data.get("contact_id", obj.contact_id)
         if "contact_id" in data or "lead_id" in data:
-            if contact_id and not kind.link_contact:  # type: ignore[union-attr]
-                raise field_error("contact_id", f"custom object type {kind.name!r} does not link to contacts")  # type: ignore[union-attr]
+            if contact_id and not kind.link_contact:
+                raise field_error("contact_id", f"custom object type {kind.name!r} does not link to contacts")
             lead_id = await lead_of_contact(ctx, contact_id, lead_id)
             if not lead_id:
                 raise field_error("lead_id", "required (or a contact_id)")
@@ -265,7 +266,7 @@ class CustomObjectService(CustomValues, CrudService[CustomObject]):
         if parent_id and ("parent_id" in data or "lead_id" in data):
             parent = await ctx.session.get(CustomObject, parent_id)
             if kind.link_custom_object_type_id is None or parent is None or \
-                    parent.custom_object_type_id != kind.link_custom_object_type_id:  # type: ignore[union-attr]
+                    parent.custom_object_type_id != kind.link_custom_object_type_id:
                 raise field_error("parent_id", "must be an instance of the type's link_custom_object_type_id")
             if parent.lead_id != lead_id:
                 raise field_error("parent_id", "is on another lead")

@@ -256,8 +256,8 @@ def _equals(dialect: str, column: Any, field: CustomField, value: Any) -> Column
 def _compare(dialect: str, column: Any, field_id: str, op: str, value: Any) -> ColumnElement[bool]:
     if dialect == "postgresql":
         # A jsonpath comparison never fails on a value of another type (it is just not a match).
-        return func.jsonb_path_exists(type_coerce(column, JSONB), cast(f"{json_path(field_id)} ? (@ {op} $v)", JSONPATH),
-                                      type_coerce({"v": value}, JSONB))
+        test = cast(f"{json_path(field_id)} ? (@ {op} $v)", JSONPATH)
+        return func.jsonb_path_exists(type_coerce(column, JSONB), test, type_coerce({"v": value}, JSONB))
     return and_(func.json_extract(column, json_path(field_id)).op(op)(value),
                 func.json_type(column, json_path(field_id)).in_(("integer", "real") if isinstance(value, int | float)
                                                              else ("text",)))
