@@ -71,14 +71,15 @@ def _typed(name: str, title: str, svc: service.ActivityService, read: type[s.Act
            create: type[s.WriteModel] | None = None, update: type[BaseModel] | None = None,
            filters: type[BaseModel] = s.ActivityFilters, description: str = "") -> ActivityResource:
     return register(CustomizedActivityResource(
-        object_type="activity", name=f"activity/{name}", title=title, service=svc, read_schema=read, create_schema=create,
-        update_schema=update, filters=filters, operations=READ_ONLY if create is None else Resource.operations,
+        object_type="activity", name=f"activity/{name}", title=title, service=svc, read_schema=read,
+        create_schema=create, update_schema=update, filters=filters,
+        operations=READ_ONLY if create is None else Resource.operations,
         description=description or f"{title} records, newest first (by activity_at)."))
 
 
 stream = register(CustomizedActivityResource(
-    object_type="activity", name="activity", title="Activity", service=service.ActivityService(), read_schema=s.ActivityRead,
-    filters=s.StreamFilters, operations=frozenset({"list"}), per_type=True,
+    object_type="activity", name="activity", title="Activity", service=service.ActivityService(),
+    read_schema=s.ActivityRead, filters=s.StreamFilters, operations=frozenset({"list"}), per_type=True,
     description="The unified timeline: every type of activity, newest first (by activity_at). Each item carries "
                 "`_type` and its type's fields. Deleting a lead deletes its activities."))
 
