@@ -157,3 +157,32 @@ def _smtp():  # type: ignore[no-untyped-def]
     from tests.smtp_server import shared  # a real SMTP server: accounts are tested when created
 
     return shared()
+
+
+# --- custom fields and custom objects ------------------------------------------------------------------
+def make_custom_object_type(api: Api, **body: object) -> dict:
+    return api.create("custom_object_type", **{"name": f"Thing {secrets.token_hex(3)}", **body})
+
+
+def make_custom_object(api: Api, **body: object) -> dict:
+    kind = body.pop("custom_object_type_id", None) or make_custom_object_type(api)["id"]
+    lead = body.pop("lead_id", None) or make_lead(api)["id"]
+    return api.create("custom_object", custom_object_type_id=kind, lead_id=lead, name="Instance", **body)
+
+
+def _custom_object_activity(api: Api) -> tuple[str, str | None]:
+    instance = make_custom_object(api)
+    return api.ok("GET", f"/activity/custom_object/?lead_id={instance['lead_id']}")["data"][0]["id"], None
+
+
+FACTORIES.update({
+    **{f"custom_field/{kind}": (lambda kind: lambda api: (api.create(
+        f"custom_field/{kind}", name=f"F {secrets.token_hex(3)}", type="text")["id"], None))(kind)
+       for kind in ("lead", "contact", "opportunity", "activity")},
+    "custom_field/custom_object": lambda api: (api.create(
+        "custom_field/custom_object", custom_object_type_id=make_custom_object_type(api)["id"],
+        name="Plan", type="text")["id"], None),
+    "custom_object_type": lambda api: (make_custom_object_type(api)["id"], None),
+    "custom_object": lambda api: (make_custom_object(api)["id"], None),
+    "activity/custom_object": _custom_object_activity,
+})

@@ -43,7 +43,8 @@ EXCLUDED = {
 # ID-looking names whose stem names another resource than the one they are spelled after.
 STEMS = {"company": "lead", "owner": "user", "assigned_to": "user", "assignee": "user", "organization": "organization",
          "crm": None, "": None, "ids": None, "thread": "activity/emailthread", "tasks": "task", "contacts": "contact",
-         "companies": "lead", "custom_activity_type": "custom_activity_type"}
+         "companies": "lead", "custom_activity_type": "custom_activity_type",
+         "link_custom_object_type": "custom_object_type"}
 ID_NAME = re.compile(r"^(ids?|.*_ids?|.*Ids?|.*IDs?|assigned_to)$")
 UUIDISH = re.compile(r"\b[a-z]{2,8}_[0-9A-Za-z]{22}\b")
 

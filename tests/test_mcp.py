@@ -30,7 +30,8 @@ T = TypeVar("T")
 # run_action: the reports (and every other read action without a tool of its own).
 READ_TOOLS = {"describe_resource", "list_records", "get_record", "search", "lead_score", "run_action"}
 SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task", "run_write_action"}
-ALL_TOOLS = SAFE_TOOLS | {"delete_record"}
+# run_destructive_action: the dispatch tool of destructive actions (custom object types deleted with their instances).
+ALL_TOOLS = SAFE_TOOLS | {"delete_record", "run_destructive_action"}
 IDENTITY = {"user", "membership", "api_key", "organization", "role", "credential"}
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "tests", "version": "1"}}}
@@ -132,7 +133,8 @@ def test_tools_listed_per_scope(api: Api, scope: str | None, expected: set[str])
     for name, tool in tools.items():
         assert tool.input_schema["type"] == "object" and tool.description, name
         assert tool.annotations.read_only_hint is (name in READ_TOOLS)
-        assert tool.annotations.destructive_hint is (None if name in READ_TOOLS else name == "delete_record")
+        assert tool.annotations.destructive_hint is (None if name in READ_TOOLS else
+                                                      name in ("delete_record", "run_destructive_action"))
 
 
 def test_the_tool_list_fits_in_an_agents_context(api: Api) -> None:

@@ -159,6 +159,42 @@ def rest_custom_activity_type_name(c: Clients) -> None:
             ].count(name.lower()) == 1
 
 
+def rest_custom_field_name(c: Clients) -> None:
+    name = f"Tier {secrets.token_hex(3)}"
+    answers = burst([lambda i=i: c.api.post("/custom_field/lead/", json={"name": name if i % 2 else name.upper(),
+                                                                       "type": "text"}) for i in range(N)])
+    one_winner(answers, 201, 400, "name")
+
+
+def rest_custom_object_type_api_name(c: Clients) -> None:
+    api_name = f"thing_{secrets.token_hex(3)}"
+    answers = burst([lambda i=i: c.api.post("/custom_object_type/", json={"name": f"Thing {i}", "api_name": api_name})
+                     for i in range(N)])
+    one_winner(answers, 201, 400, "api_name")
+
+
+def rest_custom_values_of_one_lead(c: Clients) -> None:
+    fields = [c.api.create("custom_field/lead", name=f"F{i} {secrets.token_hex(2)}", type="number")["id"]
+              for i in range(5)]
+    lead = make_lead(c.api)
+    answers = burst([lambda i=i: c.api.put(f"/lead/{lead['id']}/", json={f"custom.{fields[i % 5]}": i})
+                     for i in range(N)])
+    assert statuses(answers) == [200] * N
+    after = c.api.ok("GET", f"/lead/{lead['id']}/")
+    assert all(f"custom.{field}" in after for field in fields)  # each write kept the others' values
+
+
+def rest_custom_object_type_deleted_while_used(c: Clients) -> None:
+    kind = c.api.create("custom_object_type", name=f"Thing {secrets.token_hex(3)}")["id"]
+    lead = make_lead(c.api)["id"]
+    create = lambda: c.api.post("/custom_object/", json={"custom_object_type_id": kind, "lead_id": lead, "name": "X"})  # noqa: E731
+    answers = burst([lambda: c.api.delete(f"/custom_object_type/{kind}/")] + [create] * (N - 1))
+    created = [a.body["id"] for a in answers[1:] if a.status == 201]
+    # An acknowledged instance is never deleted with its type behind the caller's back.
+    assert all(c.api.get(f"/custom_object/{i}/").status_code == 200 for i in created)
+    assert answers[0].status == 400 if created else answers[0].status == 200
+
+
 def rest_invitations(c: Clients) -> None:
     """One address invited ten times at once, in two spellings: one user, one membership."""
     email = f"invited-{secrets.token_hex(4)}@example.com"
@@ -270,6 +306,10 @@ RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     genesy_associations: ("genesy POST /associations",),
     rest_custom_activity_type_name: ("rest POST /custom_activity_type/",),
     rest_invitations: ("rest POST /membership/",),
+    rest_custom_field_name: ("rest POST /custom_field/lead/",),
+    rest_custom_object_type_api_name: ("rest POST /custom_object_type/",),
+    rest_custom_values_of_one_lead: ("rest PUT /lead/{id}/",),
+    rest_custom_object_type_deleted_while_used: ("rest DELETE /custom_object_type/{id}/", "rest POST /custom_object/"),
     rest_children_of_a_deleted_lead: ("rest POST /task/", "rest POST /opportunity/", "rest POST /activity/note/",
                                       "rest POST /contact/", "rest DELETE /lead/{id}/"),
     rest_last_admin: ("rest PUT /membership/{id}/",),

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from geniziz.custom.models import EMPTY_JSON
 from geniziz.db import Base, IdString, Json, Record
 
 
@@ -45,6 +46,8 @@ class Activity(Record, Base):
     custom_activity_type_id: Mapped[str | None] = mapped_column(
         IdString, ForeignKey("custom_activity_type.id"), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # Custom field values, {field ID: value} (geniziz.custom).
+    custom: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=EMPTY_JSON)
 
 
 class EmailThread(Record, Base):

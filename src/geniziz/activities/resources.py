@@ -14,6 +14,7 @@ from geniziz.activities import (
 )
 from geniziz.activities import schemas as s
 from geniziz.api.resource import Resource, register
+from geniziz.custom.records import CustomizedResource
 
 READ_ONLY = frozenset({"list", "get"})
 
@@ -52,18 +53,33 @@ class ActivityResource(Resource):
         return schema.model_validate(obj).model_dump(mode="json", include=fields, by_alias=True)
 
 
+@dataclass
+class CustomizedActivityResource(CustomizedResource, ActivityResource):
+    """Activities carry custom field values (geniziz.custom): custom.<field ID> keys, filters."""
+
+    def serialize_all(self, objs: list[Any], fields: set[str] | None = None,
+                      schema: type[BaseModel] | None = None) -> list[dict[str, Any]]:
+        rows = [ActivityResource.serialize(self, obj, self.dumped(fields), schema) for obj in objs]
+        return self.show_values(objs, rows, fields)
+
+    def serialize(self, obj: Any, fields: set[str] | None = None,
+                  schema: type[BaseModel] | None = None) -> dict[str, Any]:
+        return self.serialize_all([obj], fields, schema)[0]
+
+
 def _typed(name: str, title: str, svc: service.ActivityService, read: type[s.ActivityRead],
            create: type[s.WriteModel] | None = None, update: type[BaseModel] | None = None,
            filters: type[BaseModel] = s.ActivityFilters, description: str = "") -> ActivityResource:
-    return register(ActivityResource(
-        name=f"activity/{name}", title=title, service=svc, read_schema=read, create_schema=create,
-        update_schema=update, filters=filters, operations=READ_ONLY if create is None else Resource.operations,
+    return register(CustomizedActivityResource(
+        object_type="activity", name=f"activity/{name}", title=title, service=svc, read_schema=read,
+        create_schema=create, update_schema=update, filters=filters,
+        operations=READ_ONLY if create is None else Resource.operations,
         description=description or f"{title} records, newest first (by activity_at)."))
 
 
-stream = register(ActivityResource(
-    name="activity", title="Activity", service=service.ActivityService(), read_schema=s.ActivityRead,
-    filters=s.StreamFilters, operations=frozenset({"list"}), per_type=True,
+stream = register(CustomizedActivityResource(
+    object_type="activity", name="activity", title="Activity", service=service.ActivityService(),
+    read_schema=s.ActivityRead, filters=s.StreamFilters, operations=frozenset({"list"}), per_type=True,
     description="The unified timeline: every type of activity, newest first (by activity_at). Each item carries "
                 "`_type` and its type's fields. Deleting a lead deletes its activities."))
 

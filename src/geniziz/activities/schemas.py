@@ -24,6 +24,7 @@ from geniziz.api.schemas import (
     WriteModel,
     partial_model,
 )
+from geniziz.custom.records import CustomBody, with_custom
 
 # --- values ----------------------------------------------------------------------------------------
 WRITABLE_TYPES = ("note", "call", "email", "sms", "meeting", "channel_message", "custom")
@@ -56,7 +57,7 @@ SafeHtml = Annotated[str, Field(max_length=500_000), AfterValidator(sanitize_htm
 
 
 # --- common -----------------------------------------------------------------------------------------
-class ActivityWrite(WriteModel):
+class ActivityWrite(CustomBody, WriteModel):
     lead_id: str | None = Field(None, description="The activity's lead; taken from the contact when only "
                                                   "contact_id is given.")
     contact_id: str | None = Field(None, description="A contact of that lead.")
@@ -77,6 +78,7 @@ class ActivityRead(ReadModel):
     date_updated: Timestamp
     created_by: str | None
     updated_by: str | None
+    custom: dict[str, Any] = Field({}, description="Custom field values by name; each is also a custom.<field ID> key.")
 
     @model_validator(mode="before")
     @classmethod
@@ -333,13 +335,14 @@ class TaskCompletedRead(ActivityRead):
 
 # --- updates: PUT changes only the fields sent; these may not be cleared -----------------------------
 ALWAYS_SET = {"lead_id", "user_id", "activity_at"}
-NoteUpdate = partial_model(NoteCreate, "NoteUpdate", not_null=ALWAYS_SET)
-CallUpdate = partial_model(CallCreate, "CallUpdate", not_null=ALWAYS_SET)
-EmailUpdate = partial_model(EmailCreate, "EmailUpdate", not_null=ALWAYS_SET | {"status"})
-SmsUpdate = partial_model(SmsCreate, "SmsUpdate", not_null=ALWAYS_SET | {"status"})
-MeetingUpdate = partial_model(MeetingCreate, "MeetingUpdate", not_null=ALWAYS_SET)
-ChannelMessageUpdate = partial_model(ChannelMessageCreate, "ChannelMessageUpdate", not_null=ALWAYS_SET)
-CustomUpdate = partial_model(CustomCreate, "CustomUpdate", not_null=ALWAYS_SET)
+NoteUpdate = with_custom(partial_model(NoteCreate, "NoteFields", not_null=ALWAYS_SET), "NoteUpdate")
+CallUpdate = with_custom(partial_model(CallCreate, "CallFields", not_null=ALWAYS_SET), "CallUpdate")
+EmailUpdate = with_custom(partial_model(EmailCreate, "EmailFields", not_null=ALWAYS_SET | {"status"}), "EmailUpdate")
+SmsUpdate = with_custom(partial_model(SmsCreate, "SmsFields", not_null=ALWAYS_SET | {"status"}), "SmsUpdate")
+MeetingUpdate = with_custom(partial_model(MeetingCreate, "MeetingFields", not_null=ALWAYS_SET), "MeetingUpdate")
+ChannelMessageUpdate = with_custom(partial_model(ChannelMessageCreate, "ChannelMessageFields", not_null=ALWAYS_SET),
+                                   "ChannelMessageUpdate")
+CustomUpdate = with_custom(partial_model(CustomCreate, "CustomActivityFields", not_null=ALWAYS_SET), "CustomUpdate")
 
 # Which schema shapes an item of the unified stream.
 READ_SCHEMAS: dict[str, type[ActivityRead]] = {

@@ -28,12 +28,13 @@ from geniziz.identity.refs import MemberRef
 from geniziz.api.schemas import InputTimestamp
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact
+from geniziz.custom.records import CustomValues
 from geniziz.db import looks_like_id, new_id, utcnow
 from geniziz.leads.models import Lead
 
 # Stored as columns (filtered or sorted on); every other field of a type goes into `data` (JSON).
 COLUMNS = frozenset({"lead_id", "contact_id", "user_id", "activity_at", "direction", "status", "thread_id",
-                     "custom_activity_type_id"})
+                     "custom_activity_type_id", "custom"})
 CONTACT = Ref(Contact, "contact")
 MEMBER = MemberRef()
 
@@ -50,8 +51,9 @@ def as_datetime(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-class ActivityService(CrudService[Activity]):
+class ActivityService(CustomValues, CrudService[Activity]):
     model = Activity
+    object_type = "activity"  # custom field values (geniziz.custom)
     prefix = "acti"
     label = "activity"
     refs = {"lead_id": Ref(Lead, "lead"), "contact_id": CONTACT, "user_id": MEMBER}

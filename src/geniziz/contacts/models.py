@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from geniziz.custom.models import EMPTY_JSON
 from geniziz.db import Base, IdString, Json, Record
 
 
@@ -27,3 +28,5 @@ class Contact(Record, Base):
     # "|a@x.com|b@y.com|" and "|+15551234567|": exact-match filters without parsing JSON.
     email_keys: Mapped[str] = mapped_column(Text, default="|")
     phone_keys: Mapped[str] = mapped_column(Text, default="|")
+    # Custom field values, {field ID: value} (geniziz.custom).
+    custom: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=EMPTY_JSON)

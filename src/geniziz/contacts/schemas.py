@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -15,9 +15,10 @@ from geniziz.api.schemas import (
     WriteModel,
     partial_model,
 )
+from geniziz.custom.records import CustomBody, with_custom
 
 
-class ContactCreate(WriteModel):
+class ContactCreate(CustomBody, WriteModel):
     lead_id: str | None = Field(None, description="The contact's lead; without one, a new lead named after the contact is created.")
     name: Annotated[str, Field(max_length=500)] | None = None
     title: Annotated[str, Field(max_length=500)] | None = None
@@ -26,7 +27,7 @@ class ContactCreate(WriteModel):
     urls: Annotated[list[UrlEntry], Field(max_length=50)] = []
 
 
-ContactUpdate = partial_model(ContactCreate, "ContactUpdate", not_null={"lead_id"})
+ContactUpdate = with_custom(partial_model(ContactCreate, "ContactFields", not_null={"lead_id"}), "ContactUpdate")
 
 
 class UrlOut(ReadModel):
@@ -42,6 +43,7 @@ class ContactRead(ReadModel):
     emails: list[EmailOut]
     phones: list[PhoneOut]
     urls: list[UrlOut]
+    custom: dict[str, Any] = Field({}, description="Custom field values by name; each is also a custom.<field ID> key.")
     date_created: Timestamp
     date_updated: Timestamp
     created_by: str | None

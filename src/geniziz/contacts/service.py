@@ -12,6 +12,7 @@ from geniziz.api.errors import field_error
 from geniziz.api.resource import CrudService, Ref
 from geniziz.api.schemas import normalize_email, normalize_phone
 from geniziz.contacts.models import Contact
+from geniziz.custom.records import CustomValues
 from geniziz.leads.models import Lead
 from geniziz.leads.service import LeadService, refresh_search_text
 
@@ -20,8 +21,9 @@ def _keys(values: list[str]) -> str:
     return "|" + "".join(f"{v.lower()}|" for v in values)
 
 
-class ContactService(CrudService[Contact]):
+class ContactService(CustomValues, CrudService[Contact]):
     model = Contact
+    object_type = "contact"
     prefix = "cont"
     label = "contact"
     refs = {"lead_id": Ref(Lead, "lead")}

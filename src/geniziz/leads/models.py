@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from geniziz.custom.models import EMPTY_JSON
 from geniziz.db import Base, IdString, Json, Record
 
 
@@ -30,6 +31,8 @@ class Lead(Record, Base):
     addresses: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
     # Lower-cased name, contact names, emails and phones: what the `query` filter matches.
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # Custom field values, {field ID: value} (geniziz.custom).
+    custom: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=EMPTY_JSON)
 
     # Ordered by (lead_id, id), which for one lead is by id: that order is ix_contact_org_lead's, so SQLite
     # (which has no statistics) reads a page's contacts from it instead of scanning the workspace's

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -18,9 +18,10 @@ from geniziz.api.schemas import (
     partial_model,
 )
 from geniziz.contacts.schemas import ContactRead
+from geniziz.custom.records import CustomBody, with_custom
 
 
-class LeadCreate(WriteModel):
+class LeadCreate(CustomBody, WriteModel):
     name: Annotated[str, Field(min_length=1, max_length=500)]
     url: WebUrl | None = None
     description: Annotated[str, Field(max_length=20000)] | None = None
@@ -33,7 +34,7 @@ class LeadCreate(WriteModel):
     addresses: Annotated[list[AddressEntry], Field(max_length=20)] = []
 
 
-LeadUpdate = partial_model(LeadCreate, "LeadUpdate", not_null={"status_id"})
+LeadUpdate = with_custom(partial_model(LeadCreate, "LeadFields", not_null={"status_id"}), "LeadUpdate")
 
 
 class AddressOut(ReadModel):
@@ -59,6 +60,7 @@ class LeadRead(ReadModel):
     phones: list[PhoneOut]
     addresses: list[AddressOut]
     contacts: list[ContactRead]
+    custom: dict[str, Any] = Field({}, description="Custom field values by name; each is also a custom.<field ID> key.")
     date_created: Timestamp
     date_updated: Timestamp
     created_by: str | None

@@ -12,6 +12,7 @@ from geniziz.api.context import Ctx
 from geniziz.api.resource import CrudService, Ref
 from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
+from geniziz.custom.records import CustomValues
 from geniziz.leads.models import Lead
 from geniziz.statuses.models import Status
 from geniziz.statuses.service import first_status
@@ -43,8 +44,9 @@ async def refresh_search_text(ctx: Ctx, lead_id: str) -> None:
     lead.search_text = search_text(lead, contacts)
 
 
-class LeadService(CrudService[Lead]):
+class LeadService(CustomValues, CrudService[Lead]):
     model = Lead
+    object_type = "lead"
     prefix = "lead"
     label = "lead"
     refs = {

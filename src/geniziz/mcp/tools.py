@@ -181,7 +181,11 @@ async def describe(ctx: Ctx, args: DescribeArgs) -> dict[str, Any]:
     action = ACTIONS.get(args.resource)
     if action is not None and not action.own_tool:
         return describe_action(action)
-    return describe_resource(mcp_resource(args.resource))
+    resource = mcp_resource(args.resource)
+    about = describe_resource(resource)
+    if hasattr(resource, "describe_custom"):  # this workspace's own fields (geniziz.custom)
+        about |= await resource.describe_custom(ctx)
+    return about
 
 
 @tool("list_records", Scope.READ, ListArgs, description=(

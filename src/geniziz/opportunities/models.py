@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from geniziz.db import Base, IdString, Record
+from geniziz.custom.models import EMPTY_JSON
+from geniziz.db import Base, IdString, Json, Record
 from geniziz.statuses.models import Status
 
 VALUE_PERIODS = ("one_time", "monthly", "annual")
@@ -33,6 +35,8 @@ class Opportunity(Record, Base):
     note: Mapped[str | None] = mapped_column(Text)
     expected_close_date: Mapped[date | None]
     date_won: Mapped[datetime | None]
+    # Custom field values, {field ID: value} (geniziz.custom).
+    custom: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=EMPTY_JSON)
 
     status: Mapped[Status] = relationship(lazy="joined", innerjoin=True)
 

@@ -1,10 +1,11 @@
 from geniziz.api.resource import Parent, Resource, register
+from geniziz.custom.records import CustomizedResource
 from geniziz.opportunities import schemas, service
 
-opportunity = register(Resource(
+opportunity = register(CustomizedResource(
     name="opportunity", title="Opportunity", service=service.OpportunityService(),
     read_schema=schemas.OpportunityRead, create_schema=schemas.OpportunityCreate,
-    update_schema=schemas.OpportunityUpdate, filters=schemas.OpportunityFilters,
+    update_schema=schemas.OpportunityUpdate, filters=schemas.OpportunityFilters, object_type="opportunity",
     description="Opportunities, newest first. `value` is in cents; `date_won` is set when the opportunity "
                 "enters a won status. With line items, `value` is their sum.",
 ))

@@ -1,18 +1,19 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, computed_field
 
 from geniziz.api.schemas import Cents, ReadModel, Timestamp, WriteModel, format_money, partial_model
+from geniziz.custom.records import CustomBody, with_custom
 
 ValuePeriod = Literal["one_time", "monthly", "annual"]
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. USD.")]
 PERIOD_MULTIPLIER = {"one_time": 1, "monthly": 12, "annual": 1}
 
 
-class OpportunityCreate(WriteModel):
+class OpportunityCreate(CustomBody, WriteModel):
     lead_id: str
     contact_id: str | None = None
     status_id: str | None = Field(None, description="An opportunity status; defaults to the first one of the first pipeline.")
@@ -25,7 +26,8 @@ class OpportunityCreate(WriteModel):
     expected_close_date: date | None = None
 
 
-OpportunityUpdate = partial_model(OpportunityCreate, "OpportunityUpdate", not_null={"status_id"})
+OpportunityUpdate = with_custom(partial_model(OpportunityCreate, "OpportunityFields", not_null={"status_id"}),
+                                "OpportunityUpdate")
 
 
 class OpportunityRead(ReadModel):
@@ -44,6 +46,7 @@ class OpportunityRead(ReadModel):
     note: str | None
     expected_close_date: date | None
     date_won: Timestamp | None
+    custom: dict[str, Any] = Field({}, description="Custom field values by name; each is also a custom.<field ID> key.")
     date_created: Timestamp
     date_updated: Timestamp
     created_by: str | None

@@ -13,6 +13,7 @@ from geniziz.api.resource import CrudService, Ref
 from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact
+from geniziz.custom.records import CustomValues
 from geniziz.db import utcnow
 from geniziz.leads.models import Lead
 from geniziz.opportunities.models import LineItem, Opportunity
@@ -22,8 +23,9 @@ from geniziz.statuses.service import first_status
 OPPORTUNITY_STATUS = Ref(Status, "opportunity status", Status.kind == "opportunity")
 
 
-class OpportunityService(CrudService[Opportunity]):
+class OpportunityService(CustomValues, CrudService[Opportunity]):
     model = Opportunity
+    object_type = "opportunity"
     prefix = "oppo"
     label = "opportunity"
     refs = {

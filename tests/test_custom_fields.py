@@ -1,0 +1,234 @@
+"""Custom fields on leads, contacts and opportunities, end to end through HTTP: definitions, values written
+as `custom.<field ID>` (valid and invalid), reads by ID and by name, `_fields`, list filters, type changes,
+deletion, OpenAPI and MCP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.factories import make_contact, make_lead, make_opportunity
+from tests.test_mcp import Mcp
+
+
+def field(api: Api, object_type: str, name: str, type_: str, **body: Any) -> dict[str, Any]:
+    return api.create(f"custom_field/{object_type}", name=name, type=type_, **body)
+
+
+def lead_ids(api: Api, query: str) -> list[str]:
+    return [lead["id"] for lead in api.ok("GET", f"/lead/?{query}")["data"]]
+
+
+# Each type: a valid value as sent, as stored/shown, and invalid values.
+TYPES: dict[str, tuple[dict[str, Any], Any, Any, list[Any]]] = {
+    "text": ({}, "Gold tier", "Gold tier", [12, ["a"], "x" * 20_001]),
+    "number": ({}, 42.5, 42.5, ["42", True, [1]]),
+    "date": ({}, "2026-03-01", "2026-03-01", ["2026-13-01", "yesterday", 20260301]),
+    "datetime": ({}, "2026-03-01T10:00:00+02:00", "2026-03-01T08:00:00.000Z", ["soon", 5]),
+    "choices": ({"choices": ["gold", "silver"]}, "gold", "gold", ["bronze", ["gold"]]),
+    "boolean": ({}, True, True, ["yes", 1]),
+    "url": ({}, "https://example.com/a", "https://example.com/a", ["javascript:alert(1)", "example"]),
+}
+
+
+def test_every_field_type_on_leads_end_to_end(api: Api, other: Api) -> None:
+    fields = {kind: field(api, "lead", f"My {kind}", kind, **extra) for kind, (extra, *_rest) in TYPES.items()}
+    fields["user"] = field(api, "lead", "Account manager", "user")
+    fields["contact"] = field(api, "lead", "Champions", "contact", accepts_multiple=True)
+    fields["multi"] = field(api, "lead", "Regions", "choices", accepts_multiple=True, choices=["eu", "us", "apac"])
+    assert all(f["id"].startswith("cf_") for f in fields.values())
+    assert [f["id"] for f in api.ok("GET", "/custom_field/lead/")["data"]] == \
+        sorted((f["id"] for f in fields.values()), reverse=True)
+    assert api.ok("GET", "/custom_field/contact/")["data"] == []
+
+    champion = make_contact(api)
+    body = {f"custom.{fields[kind]['id']}": sent for kind, (_extra, sent, _shown, _bad) in TYPES.items()}
+    body |= {f"custom.{fields['user']['id']}": api.user_id, f"custom.{fields['contact']['id']}": [champion["id"]],
+             f"custom.{fields['multi']['id']}": ["eu", "us"]}
+    lead = make_lead(api, name="Acme", **body)
+    for kind, (_extra, _sent, shown, _bad) in TYPES.items():
+        assert lead[f"custom.{fields[kind]['id']}"] == shown, kind
+        assert lead["custom"][f"My {kind}"] == shown
+    assert lead["custom"]["Regions"] == ["eu", "us"] and lead["custom"]["Champions"] == [champion["id"]]
+    assert api.ok("GET", f"/lead/{lead['id']}/") == lead
+
+    # Invalid values: a 400 naming custom.<field ID>, and nothing written.
+    for kind, (_extra, _sent, _shown, bad_values) in TYPES.items():
+        key = f"custom.{fields[kind]['id']}"
+        for bad in bad_values:
+            api.bad("PUT", f"/lead/{lead['id']}/", key, json={key: bad})
+    foreign = make_contact(other)
+    api.bad("PUT", f"/lead/{lead['id']}/", f"custom.{fields['contact']['id']}",
+            json={f"custom.{fields['contact']['id']}": [foreign["id"]]})
+    api.bad("PUT", f"/lead/{lead['id']}/", f"custom.{fields['user']['id']}",
+            json={f"custom.{fields['user']['id']}": other.user_id})
+    api.bad("PUT", f"/lead/{lead['id']}/", "custom.cf_0000000000000000000000", json={"custom.cf_0000000000000000000000": 1})
+    api.bad("PUT", f"/lead/{lead['id']}/", "custom.Nope", json={"custom": {"Nope": 1}})
+    assert api.ok("GET", f"/lead/{lead['id']}/") == lead
+
+    # Written by name too; null unsets; other values stay.
+    updated = api.ok("PUT", f"/lead/{lead['id']}/", json={"custom": {"my number": 7, "My text": None}})
+    assert updated[f"custom.{fields['number']['id']}"] == 7 and f"custom.{fields['text']['id']}" not in updated
+    assert "My text" not in updated["custom"] and updated["custom"]["My date"] == "2026-03-01"
+
+    # _fields: custom.<field ID> keys and the whole `custom` object.
+    number_key = f"custom.{fields['number']['id']}"
+    assert api.ok("GET", f"/lead/{lead['id']}/?_fields=id,{number_key}") == {"id": lead["id"], number_key: 7}
+    assert api.ok("GET", f"/lead/?_fields=name,custom")["data"][0] == {"name": "Acme", "custom": updated["custom"]}
+    api.bad("GET", f"/lead/{lead['id']}/?_fields=id,custom.cf_0000000000000000000000", "_fields")
+
+    # The other workspace sees none of these fields, and cannot write them.
+    assert other.ok("GET", "/custom_field/lead/")["data"] == []
+    other.bad("POST", "/lead/", number_key, json={"name": "B", number_key: 1})
+    other.bad("GET", f"/custom_field/lead/{fields['number']['id']}/", status=404)
+
+
+def test_filters_equality_ranges_and_is_set(api: Api) -> None:
+    tier = field(api, "lead", "Tier", "choices", choices=["gold", "silver"])["id"]
+    seats = field(api, "lead", "Seats", "number")["id"]
+    renewal = field(api, "lead", "Renewal", "date")["id"]
+    seen = field(api, "lead", "Last seen", "datetime")["id"]
+    active = field(api, "lead", "Active", "boolean")["id"]
+    regions = field(api, "lead", "Regions", "choices", accepts_multiple=True, choices=["eu", "us"])["id"]
+    a = make_lead(api, name="A", **{f"custom.{tier}": "gold", f"custom.{seats}": 10, f"custom.{renewal}": "2026-01-10",
+                                    f"custom.{seen}": "2026-01-10T10:00:00Z", f"custom.{active}": True,
+                                    f"custom.{regions}": ["eu", "us"]})["id"]
+    b = make_lead(api, name="B", **{f"custom.{tier}": "silver", f"custom.{seats}": 250.5,
+                                    f"custom.{renewal}": "2026-06-01", f"custom.{seen}": "2026-06-01T00:00:00Z",
+                                    f"custom.{active}": False, f"custom.{regions}": ["us"]})["id"]
+    c = make_lead(api, name="C")["id"]
+
+    assert lead_ids(api, f"custom.{tier}=gold") == [a]
+    assert lead_ids(api, "custom.Tier=silver") == [b]  # by name too
+    assert lead_ids(api, f"custom.{seats}__gte=10") == [b, a]
+    assert lead_ids(api, f"custom.{seats}__gt=10") == [b]
+    assert lead_ids(api, f"custom.{seats}__lt=250.5&custom.{seats}__gte=1") == [a]
+    assert lead_ids(api, f"custom.{seats}=250.5") == [b]
+    assert lead_ids(api, f"custom.{renewal}__lte=2026-03-01") == [a]
+    assert lead_ids(api, f"custom.{seen}__gt=2026-01-10T11:00:00%2B01:00") == [b]  # 10:00Z is not after 10:00Z
+    assert lead_ids(api, f"custom.{active}=true") == [a]
+    assert lead_ids(api, f"custom.{active}=false") == [b]
+    assert lead_ids(api, f"custom.{regions}=us") == [b, a]
+    assert lead_ids(api, f"custom.{regions}=eu") == [a]
+    assert lead_ids(api, f"custom.{tier}__is_set=true") == [b, a]
+    assert lead_ids(api, f"custom.{tier}__is_set=false") == [c]
+    assert lead_ids(api, f"custom.{tier}=gold&custom.{seats}__gt=100") == []
+
+    for query, name in [(f"custom.{tier}=bronze", f"custom.{tier}"), (f"custom.{seats}=many", f"custom.{seats}"),
+                        (f"custom.{tier}__gt=gold", f"custom.{tier}__gt"),
+                        (f"custom.{seats}__near=1", f"custom.{seats}__near"),
+                        (f"custom.{active}=maybe", f"custom.{active}"),
+                        (f"custom.{tier}__is_set=perhaps", f"custom.{tier}__is_set"),
+                        ("custom.cf_0000000000000000000000=1", "custom.cf_0000000000000000000000"),
+                        ("surprise=1", "surprise")]:
+        api.bad("GET", f"/lead/?{query}", name)
+
+
+def test_contacts_and_opportunities_carry_values(api: Api) -> None:
+    role = field(api, "contact", "Role", "choices", choices=["buyer", "user"], required=True)["id"]
+    source = field(api, "opportunity", "Source", "text")["id"]
+    lead = make_lead(api)
+    api.bad("POST", "/contact/", f"custom.{role}", json={"lead_id": lead["id"], "name": "No role"})
+    contact = make_contact(api, lead_id=lead["id"], name="Jo", **{f"custom.{role}": "buyer"})
+    assert contact["custom"] == {"Role": "buyer"} and contact[f"custom.{role}"] == "buyer"
+    api.bad("PUT", f"/contact/{contact['id']}/", f"custom.{role}", json={f"custom.{role}": None})  # required
+    # A lead embeds its contacts with their values.
+    assert api.ok("GET", f"/lead/{lead['id']}/")["contacts"][0]["custom"] == {"Role": "buyer"}
+    assert [c["id"] for c in api.ok("GET", f"/contact/?custom.{role}=buyer")["data"]] == [contact["id"]]
+
+    opportunity = make_opportunity(api, lead_id=lead["id"], **{f"custom.{source}": "Webinar"})
+    assert opportunity["custom"] == {"Source": "Webinar"}
+    assert api.ok("PUT", f"/opportunity/{opportunity['id']}/", json={"confidence": 50})["custom"] == {"Source": "Webinar"}
+    assert [o["id"] for o in api.ok("GET", f"/opportunity/?custom.{source}=Webinar")["data"]] == [opportunity["id"]]
+    assert api.ok("GET", f"/opportunity/?custom.{source}=Other")["data"] == []
+
+
+def test_activities_carry_values(api: Api) -> None:
+    outcome = field(api, "activity", "Outcome", "choices", choices=["booked", "no"])["id"]
+    lead = make_lead(api)
+    call = api.create("activity/call", lead_id=lead["id"], direction="outbound", **{f"custom.{outcome}": "booked"})
+    note = api.create("activity/note", lead_id=lead["id"], note="Hi")
+    assert call["custom"] == {"Outcome": "booked"} and call[f"custom.{outcome}"] == "booked"
+    assert api.ok("PUT", f"/activity/note/{note['id']}/", json={"custom": {"Outcome": "no"}})["custom"] == {"Outcome": "no"}
+    api.bad("POST", "/activity/call/", f"custom.{outcome}",
+            json={"lead_id": lead["id"], "direction": "outbound", f"custom.{outcome}": "maybe"})
+    assert [a["id"] for a in api.ok("GET", f"/activity/?custom.{outcome}=booked")["data"]] == [call["id"]]
+    assert [a["id"] for a in api.ok("GET", f"/activity/note/?custom.Outcome__is_set=true")["data"]] == [note["id"]]
+
+
+def test_field_definitions_are_validated(api: Api) -> None:
+    field(api, "lead", "Tier", "text")
+    for body, name in [({"name": "tier", "type": "text"}, "name"),  # taken, in any case
+                       ({"name": "", "type": "text"}, "name"),
+                       ({"name": "X", "type": "colour"}, "type"),
+                       ({"name": "X", "type": "choices"}, "choices"),
+                       ({"name": "X", "type": "text", "choices": ["a"]}, "choices"),
+                       ({"name": "X", "type": "number", "accepts_multiple": True}, "accepts_multiple"),
+                       ({"name": "X", "type": "text", "surprise": 1}, "surprise")]:
+        api.bad("POST", "/custom_field/lead/", name, json=body)
+    assert field(api, "contact", "Tier", "text")["name"] == "Tier"  # another object's names are apart
+
+
+def test_type_changes_convert_or_refuse_and_deletion_removes_values(api: Api) -> None:
+    size = field(api, "lead", "Size", "text")
+    key = f"custom.{size['id']}"
+    a = make_lead(api, **{key: "12"})
+    b = make_lead(api, **{key: "1,500"})
+    changed = api.ok("PUT", f"/custom_field/lead/{size['id']}/", json={"type": "number"})
+    assert changed["type"] == "number" and changed["values_converted"] == 2
+    assert api.ok("GET", f"/lead/{a['id']}/")[key] == 12 and api.ok("GET", f"/lead/{b['id']}/")[key] == 1500
+    assert lead_ids(api, f"{key}__gt=100") == [b["id"]]
+
+    api.ok("PUT", f"/custom_field/lead/{size['id']}/", json={"type": "text"})
+    make_lead(api, **{key: "large"})
+    refused = api.bad("PUT", f"/custom_field/lead/{size['id']}/", "type", json={"type": "number"})
+    assert "1 records" in refused["field-errors"]["type"]
+    assert api.ok("GET", f"/custom_field/lead/{size['id']}/")["type"] == "text"  # nothing changed
+    assert api.ok("GET", f"/lead/{a['id']}/")[key] == "12"
+
+    tier = field(api, "lead", "Tier", "choices", choices=["gold", "silver"])
+    tier_key = f"custom.{tier['id']}"
+    make_lead(api, **{tier_key: "gold"})
+    api.bad("PUT", f"/custom_field/lead/{tier['id']}/", "choices", json={"choices": ["silver"]})
+    many = api.ok("PUT", f"/custom_field/lead/{tier['id']}/", json={"accepts_multiple": True})
+    assert many["values_converted"] == 1 and lead_ids(api, f"{tier_key}=gold") != []
+    assert api.ok("GET", "/lead/?_limit=200")["data"][0].get(tier_key) == ["gold"]
+
+    assert api.ok("DELETE", f"/custom_field/lead/{size['id']}/") == {}
+    assert key not in api.ok("GET", f"/lead/{a['id']}/")
+    # A new field never sees the old one's values.
+    fresh = field(api, "lead", "Size", "text")
+    assert f"custom.{fresh['id']}" not in api.ok("GET", f"/lead/{a['id']}/")
+
+
+def test_openapi_documents_custom_values(api: Api) -> None:
+    schema = api.ok("GET", "/openapi.json")
+    paths = schema["paths"]
+    assert {"/api/v1/custom_field/lead/", "/api/v1/custom_object_type/", "/api/v1/custom_object_type/{id}/",
+            "/api/v1/custom_object/"} <= set(paths)
+    create = schema["components"]["schemas"]["LeadCreate"]
+    assert "custom" in create["properties"] and r"^custom\." in create["patternProperties"]
+    assert "custom" in schema["components"]["schemas"]["LeadRead"]["properties"]
+    assert "custom.<field" in paths["/api/v1/lead/"]["get"]["description"]
+
+
+@pytest.fixture
+def mcp(api: Api) -> Mcp:
+    return Mcp(api, "write_destructive")
+
+
+def test_mcp_describes_the_workspaces_own_fields_and_writes_them(api: Api, other: Api, mcp: Mcp) -> None:
+    tier = field(api, "lead", "Tier", "choices", choices=["gold", "silver"], required=True)["id"]
+    about = mcp.call("describe_resource", resource="lead")
+    assert any(f"custom.{tier}" in entry and "gold|silver" in entry and "required" in entry
+               for entry in about["custom_fields"])
+    assert "custom_fields" in about and "__gte" in about["custom_filters"]
+    assert tier not in str(Mcp(other, "read").call("describe_resource", resource="lead"))
+
+    created = mcp.call("create_record", resource="lead", body={"name": "Via MCP", f"custom.{tier}": "gold"})
+    assert created[f"custom.{tier}"] == "gold"
+    listed = mcp.call("list_records", resource="lead", filters={f"custom.{tier}": "gold"})
+    assert [lead["id"] for lead in listed["data"]] == [created["id"]]
+    mcp.fail("create_record", f"custom.{tier}", resource="lead", body={"name": "No tier"})
