@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import free_port
@@ -42,11 +42,12 @@ class Folder:
 
 
 def make_email(*, sender: str, to: str, subject: str = "Hello", body: str = "Hi there", message_id: str | None = None,
-               **headers: str) -> bytes:
-    """An RFC 5322 message as a mail client would send it; extra headers by keyword (In_Reply_To=...)."""
+               date: datetime | None = None, **headers: str) -> bytes:
+    """An RFC 5322 message as a mail client would send it; extra headers by keyword (In_Reply_To=...).
+    Dated a second ahead by default: a reply written in the second its email was sent still sorts after it."""
     message = EmailMessage(policy=SMTP_POLICY)
     message["From"], message["To"], message["Subject"] = sender, to, subject
-    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Date"] = format_datetime(date or datetime.now(UTC) + timedelta(seconds=1))
     message["Message-ID"] = message_id or make_msgid(domain="remote.example")
     for name, value in headers.items():
         message[name.replace("_", "-")] = value
@@ -312,3 +313,43 @@ class ImapServer:
         elif re.search(r"BODY(?:\.PEEK)?\[\]|RFC822(?!\.)", items):
             parts.append(f"BODY[] {{{len(message.data)}}}".encode() + b"\r\n" + message.data)
         return f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n"
+
+
+def make_bounce(*, original_message_id: str, recipient: str, status: str = "5.1.1", action: str = "failed",
+                to: str = "seller@seller.example") -> bytes:
+    """An RFC 3464 delivery report (multipart/report), as a mail server writes it, returning the headers of
+    the message it is about."""
+    return f"""From: Mail Delivery System <MAILER-DAEMON@mx.remote.example>
+To: {to}
+Subject: Undelivered Mail Returned to Sender
+Date: {format_datetime(datetime.now(UTC))}
+Message-ID: {make_msgid(domain="mx.remote.example")}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b0undary"
+
+--b0undary
+Content-Type: text/plain; charset=us-ascii
+
+Your message to {recipient} could not be delivered.
+
+--b0undary
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.remote.example
+
+Final-Recipient: rfc822; {recipient}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 {status} mailbox unavailable
+
+--b0undary
+Content-Type: text/rfc822-headers
+
+From: {to}
+To: {recipient}
+Subject: Proposal
+Message-ID: {original_message_id}
+
+--b0undary--
+""".replace("\n", "\r\n").encode()
