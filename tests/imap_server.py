@@ -71,6 +71,11 @@ def _tokens(line: bytes) -> list[bytes]:
     return out
 
 
+def _header_of(data: bytes, name: bytes) -> bytes:
+    match = re.search(rb"(?im)^" + re.escape(name) + rb":[ \t]*(.*(?:\r?\n[ \t].*)*)", data.split(b"\r\n\r\n", 1)[0])
+    return match.group(1) if match else b""
+
+
 def _uid_set(spec: str, highest: int) -> set[int] | list[tuple[int, int]]:
     ranges = []
     for part in spec.split(","):
@@ -92,6 +97,7 @@ class ImapServer:
         self.lock = threading.Lock()
         self.folders: dict[str, Folder] = {"INBOX": Folder(self._validity()), "Sent": Folder(self._validity())}
         self.logins = 0
+        self.password = PASSWORD  # change it to make the server refuse the account (a revoked app password)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -213,7 +219,7 @@ class ImapServer:
             return True, b"OK LOGOUT completed"
         if command == "LOGIN":
             user, password = [t.decode() for t in _tokens(args)[:2]]
-            if (user, password) != (USERNAME, PASSWORD):
+            if (user, password) != (USERNAME, self.password):
                 return False, b"NO [AUTHENTICATIONFAILED] Invalid credentials"
             state["user"] = user
             self.logins += 1
@@ -269,6 +275,11 @@ class ImapServer:
                 sub, _, rest = args.partition(b" ")
                 box = self.folders[state["folder"]]
                 highest = box.messages[-1].uid if box.messages else 0
+                if sub.upper() == b"SEARCH" and rest.upper().startswith(b"HEADER "):
+                    _h, name, value = _tokens(rest)[:3]
+                    found = [str(m.uid) for m in box.messages if value.lower() in _header_of(m.data, name).lower()]
+                    out(("* SEARCH " + " ".join(found)).rstrip().encode() + b"\r\n")
+                    return False, b"OK SEARCH completed"
                 if sub.upper() == b"SEARCH":
                     words = rest.decode().split()
                     spec = words[words.index("UID") + 1] if "UID" in [w.upper() for w in words] else "1:*"
@@ -313,6 +324,17 @@ class ImapServer:
         elif re.search(r"BODY(?:\.PEEK)?\[\]|RFC822(?!\.)", items):
             parts.append(f"BODY[] {{{len(message.data)}}}".encode() + b"\r\n" + message.data)
         return f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n"
+
+
+_shared: ImapServer | None = None
+
+
+def shared() -> ImapServer:
+    """One server for tests that only need an account that receives mail to exist."""
+    global _shared
+    if _shared is None:
+        _shared = ImapServer().start()
+    return _shared
 
 
 def make_bounce(*, original_message_id: str, recipient: str, status: str = "5.1.1", action: str = "failed",

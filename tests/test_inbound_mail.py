@@ -128,6 +128,19 @@ def test_a_reply_threads_into_the_conversation_once(box: Mailbox) -> None:
     assert all(m.flags == [] for m in box.imap.messages()), "the sync reads without marking messages as read"
 
 
+def test_a_sent_email_is_copied_to_the_sent_folder_once(box: Mailbox) -> None:
+    sent = box.send()
+    copies = wait_until(lambda: [m for m in box.imap.messages("Sent") if sent["message_id"].encode() in m.data],
+                        what="the Sent-folder copy")
+    assert len(copies) == 1 and copies[0].flags == ["\\Seen"]
+    copy = parse(copies[0].data)
+    assert (copy.subject, copy.to, copy.sender) == ("Proposal", [CLIENT], box.address)
+    # Synced back (were the Sent folder synced, or the server to file it in the inbox), it is our own.
+    box.imap.deliver(copies[0].data)
+    assert box.sync(own=1, activity=0)["folders"][0]["fetched"] == 1
+    assert box.inbound() == []
+
+
 def test_outlook_rewritten_ids_and_other_senders(box: Mailbox) -> None:
     sent = box.send()
     # Outlook answers with its own In-Reply-To but keeps ours here.
@@ -207,18 +220,31 @@ def test_reconciliation_finds_and_fills_a_planted_gap(box: Mailbox) -> None:
     assert state["folders"][0]["missing"] == [] and state["healthy"] is True
 
 
-def test_a_failing_sync_shows_in_the_sync_state(inbound_server: Server, smtp: SmtpServer, imap: ImapServer) -> None:
+def test_imap_settings_are_tested_and_a_failing_sync_shows(inbound_server: Server, smtp: SmtpServer,
+                                                           imap: ImapServer) -> None:
     api = new_workspace(inbound_server)
-    if True:
-        account = smtp.account(api, **imap.account(imap_password="wrong"))
-        api.ok("POST", f"/connected_account/{account['id']}/sync/", 200, json={})
-        state = wait_until(lambda: (s := api.ok("GET", f"/connected_account/{account['id']}/sync/"))["folders"]
-                           and s["folders"][0]["last_error"] and s, what="the error")
-        assert "login refused" in state["folders"][0]["last_error"] and state["healthy"] is False
-        # An account without IMAP settings has nothing to sync: the client is told which field.
-        plain = smtp.account(api)
-        api.bad("POST", f"/connected_account/{plain['id']}/sync/", "account_id", json={})
-        assert api.ok("GET", f"/connected_account/{plain['id']}/sync/")["enabled"] is False
+    body = api.bad("POST", "/connected_account/", "imap_password", json={
+        "email": "x@seller.example", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",
+        **imap.account(imap_password="wrong")})
+    assert "AUTHENTICATIONFAILED" in body["field-errors"]["imap_password"], "the server's reason"
+    account = smtp.account(api, **imap.account())
+    assert account["imap_port"] == imap.port and account["has_imap_password"] is True
+    assert "IMAP INBOX: 0 messages" in api.ok("POST", f"/connected_account/{account['id']}/test/", 200)["detail"]
+
+    imap.password = "revoked"  # the app password was revoked at the provider
+    queued = api.ok("POST", f"/connected_account/{account['id']}/sync/", 200, json={})
+    job = wait_until(lambda: (j := api.ok("GET", f"/job/{queued['job_ids'][0]}/"))["last_error"] and j,
+                     what="the failed attempt")
+    assert "login refused" in job["last_error"], "the job shows the failure and is retried"
+    state = api.ok("GET", f"/connected_account/{account['id']}/sync/")
+    assert "login refused" in state["folders"][0]["last_error"] and state["healthy"] is False
+    api.bad("PUT", f"/connected_account/{account['id']}/", "imap_password", json={"imap_password": "still wrong"})
+
+    # An account without IMAP settings has nothing to sync: the client is told which field.
+    plain = smtp.account(api)
+    api.bad("POST", f"/connected_account/{plain['id']}/sync/", "account_id", json={})
+    assert api.ok("GET", f"/connected_account/{plain['id']}/sync/")["enabled"] is False
+    api.close()
 
 
 def test_sync_state_is_the_workspace_own(box: Mailbox, inbound_server: Server) -> None:

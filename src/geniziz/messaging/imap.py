@@ -160,6 +160,11 @@ class Mailbox:
         return next((n for n in names if n.lower() in ("sent", "sent items", "sent messages", "[gmail]/sent mail")),
                     None)
 
+    def has_message_id(self, message_id: str) -> bool:
+        """Whether the open folder holds a message with this Message-ID."""
+        data = self._ok(*self.imap.uid("SEARCH", "HEADER", "Message-ID", _quote(message_id)), "UID SEARCH")
+        return bool(b" ".join(d for d in data if d).split())
+
     def append(self, folder: str, data: bytes) -> None:
         typ, answer = self.imap.append(_quote(folder), r"(\Seen)", None, data)
         self._ok(typ, answer, f"APPEND to {folder!r}")

@@ -35,6 +35,7 @@ Template = Annotated[str, Field(max_length=100_000)]
 
 # The settings a connection test depends on: changing any of them tests the account again.
 SMTP_FIELDS = frozenset({"smtp_host", "smtp_port", "smtp_tls", "smtp_username", "smtp_password"})
+IMAP_FIELDS = frozenset({"imap_host", "imap_port", "imap_tls", "imap_username", "imap_password"})
 SECRETS = ("smtp_password", "imap_password")
 
 
@@ -52,8 +53,8 @@ class ConnectedAccountCreate(WriteModel):
     smtp_username: Name | None = Field(None, description="Default: the email address.")
     smtp_password: Secret | None = Field(None, description="Write-only (an app password where the provider "
                                                            "has them). Without one, no AUTH is attempted.")
-    imap_host: Host | None = None
-    imap_port: Port | None = None
+    imap_host: Host | None = Field(None, description="Set to receive mail: replies are synced into the timeline.")
+    imap_port: Port | None = Field(None, description="Default: 993 for ssl, 143 otherwise.")
     imap_tls: TlsMode = "ssl"
     imap_username: Name | None = None
     imap_password: Secret | None = Field(None, description="Write-only.")

@@ -21,10 +21,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from geniziz.api.context import Ctx
 from geniziz.db import new_id, utcnow
-from geniziz.messaging import crypto, imap
+from geniziz.messaging import imap
 from geniziz.messaging.inbound import ingest
 from geniziz.messaging.inbound_models import InboundEmail, MailFolder
 from geniziz.messaging.models import ConnectedAccount
+from geniziz.messaging.service import account_imap_settings
 from geniziz.worker import enqueue, job_handler, periodic
 
 SYNC_JOB = "imap.sync"
@@ -33,13 +34,6 @@ RECONCILE_EVERY = timedelta(hours=1)
 FOLDERS = ("INBOX",)
 BATCH = 50  # messages per transaction
 MAX_MISSING_SHOWN = 50
-
-
-def imap_settings(account: ConnectedAccount) -> imap.ImapSettings:
-    tls = account.imap_tls or "ssl"
-    return imap.ImapSettings(host=account.imap_host or "", port=account.imap_port or imap.DEFAULT_PORTS[tls], tls=tls,
-                             username=account.imap_username or account.email,
-                             password=crypto.unseal(account.credentials).get("imap_password"))
 
 
 async def queue_sync(ctx: Ctx, account: ConnectedAccount, *, key: str, reconcile: bool = False) -> list[str]:
@@ -83,9 +77,10 @@ async def _folder(ctx: Ctx, account: ConnectedAccount | tuple[str, str], name: s
 
 async def sync_folder(ctx: Ctx, account_id: str, name: str, *, reconcile: bool = False) -> dict[str, Any]:
     account = await ctx.session.get(ConnectedAccount, account_id)
-    if account is None or not account.imap_host:
+    settings = account_imap_settings(account) if account is not None else None
+    if account is None or settings is None:
         return {"skipped": "no such account, or it has no IMAP settings"}
-    settings, ids = imap_settings(account), (account.organization_id, account.id)
+    ids = (account.organization_id, account.id)
     folder = await _folder(ctx, ids, name)
     due = reconcile or folder.reconciled_at is None or folder.reconciled_at < utcnow() - RECONCILE_EVERY
     await ctx.session.commit()  # no transaction (no SQLite write lock) held while IMAP answers
