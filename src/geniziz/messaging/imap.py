@@ -59,6 +59,8 @@ def _number(imap: imaplib.IMAP4, code: str) -> int | None:
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):  # "[Errno -2] Name or service not known", not just "-2"
+        return str(exc) or type(exc).__name__
     text = exc.args[0] if exc.args else ""
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
