@@ -5,14 +5,20 @@ tests/inbound_events.py, which notes each one on the lead)."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from geniziz.api.auth import Principal
+from geniziz.api.context import Ctx
+from geniziz.db import Database
 from geniziz.messaging.inbound import parse, resume_date
+from geniziz.messaging.sync import sync_all
 from tests.conftest import Api, Server, new_workspace, start_server, stop_server, wait_until
 from tests.factories import make_contact
 from tests.imap_server import ImapServer, make_bounce, make_email
@@ -245,6 +251,26 @@ def test_imap_settings_are_tested_and_a_failing_sync_shows(inbound_server: Serve
     api.bad("POST", f"/connected_account/{plain['id']}/sync/", "account_id", json={})
     assert api.ok("GET", f"/connected_account/{plain['id']}/sync/")["enabled"] is False
     api.close()
+
+
+def test_the_periodic_job_queues_a_sync_of_every_receiving_account(box: Mailbox) -> None:
+    box.imap.deliver(make_email(sender=CLIENT, to=box.address, subject="Found by the periodic sync"))
+
+    async def run_periodic() -> dict[str, Any]:
+        db = Database(box.api.database_url)
+        try:  # as the worker runs it once per period: a system job, across workspaces
+            async with db.system_session(write=True) as session:
+                ctx = Ctx(session, Principal(None, None, "admin", ""), via="worker")  # type: ignore[arg-type]
+                period = SimpleNamespace(id="job_x", idempotency_key=f"imap.sync_all@{secrets.token_hex(4)}")
+                result = await sync_all(ctx, period)
+                await session.commit()
+                return result
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(run_periodic())["accounts"] >= 1
+    wait_until(lambda: box.state()["outcomes"]["activity"] == 1, what="the periodic sync")
+    assert [e["subject"] for e in box.inbound()] == ["Found by the periodic sync"]
 
 
 def test_sync_state_is_the_workspace_own(box: Mailbox, inbound_server: Server) -> None:
