@@ -231,23 +231,24 @@ def parse(raw: bytes, now: datetime | None = None) -> Parsed:
 
 
 # --- matching and recording -------------------------------------------------------------------------
-async def _thread_email(ctx: Ctx, refs: list[str]) -> Activity | None:
-    """The email of ours (sent, or received and stored) that the strongest reference names."""
-    if not refs:
-        return None
-    found: dict[str, str] = {}
+async def _known_ids(ctx: Ctx, ids: list[str]) -> tuple[set[str], dict[str, str], dict[str, str | None]]:
+    """For these Message-IDs, in two statements: which we sent, the email activity each one is, and which
+    were received and stored before (with their activity, if any)."""
+    sent: set[str] = set()
+    activities: dict[str, str] = {}
+    stored: dict[str, str | None] = {}
     for message_id, activity_id in await ctx.session.execute(
-            select(EmailDelivery.message_id, EmailDelivery.activity_id).where(EmailDelivery.message_id.in_(refs))):
+            select(EmailDelivery.message_id, EmailDelivery.activity_id).where(EmailDelivery.message_id.in_(ids))):
+        sent.add(message_id)
         if activity_id:
-            found.setdefault(message_id, activity_id)
-    for message_id, activity_id in await ctx.session.execute(
-            select(InboundEmail.message_id, InboundEmail.activity_id).where(
-                InboundEmail.message_id.in_(refs), InboundEmail.activity_id.is_not(None))):
-        found.setdefault(message_id, activity_id)
-    for ref in refs:
-        if ref in found and (activity := await ctx.session.get(Activity, found[ref])) is not None:
-            return activity
-    return None
+            activities.setdefault(message_id, activity_id)
+    for message_id, activity_id, outcome in await ctx.session.execute(
+            select(InboundEmail.message_id, InboundEmail.activity_id, InboundEmail.outcome).where(
+                InboundEmail.message_id.in_(ids), InboundEmail.outcome.in_(("activity", "own", "unmatched")))):
+        stored.setdefault(message_id, activity_id)
+        if activity_id:
+            activities.setdefault(message_id, activity_id)
+    return sent, activities, stored
 
 
 async def _contact(ctx: Ctx, addresses: list[str], lead_id: str | None = None) -> Contact | None:
@@ -301,18 +302,20 @@ async def ingest(ctx: Ctx, account: ConnectedAccount, folder: str, uidvalidity: 
 
 
 async def _record(ctx: Ctx, account: ConnectedAccount, parsed: Parsed, row: InboundEmail) -> None:
-    if parsed.message_id:
-        if await ctx.session.scalar(select(EmailDelivery.id).where(EmailDelivery.message_id == parsed.message_id)):
-            row.outcome = "own"  # a copy of an email we sent (its Sent-folder copy, or a list echo)
-            return
-        earlier = (await ctx.session.execute(select(InboundEmail.id, InboundEmail.activity_id).where(
-            InboundEmail.message_id == parsed.message_id, InboundEmail.outcome.in_(("activity", "own", "unmatched")))
-            .limit(1))).first()
-        if earlier is not None:  # another folder or account of the workspace, or a folder resynced
-            row.outcome, row.activity_id = "duplicate", earlier.activity_id
-            return
+    mine = [parsed.message_id] if parsed.message_id else []
+    sent, activities, stored = await _known_ids(ctx, mine + parsed.refs)
+    if parsed.message_id in sent:
+        row.outcome = "own"  # a copy of an email we sent (its Sent-folder copy, or a list echo)
+        return
+    if parsed.message_id in stored:  # another folder or account of the workspace, or a folder resynced
+        row.outcome, row.activity_id = "duplicate", stored[parsed.message_id]
+        return
+    # The email of ours (sent, or received and stored) that the strongest reference names.
+    original = None
+    for ref in parsed.refs:
+        if ref in activities and (original := await ctx.session.get(Activity, activities[ref])) is not None:
+            break
     fields = _email_fields(parsed)
-    original = await _thread_email(ctx, parsed.refs)
     if original is not None and original.lead_id:
         contact = await _contact(ctx, [a for a in [parsed.sender] if a], original.lead_id)
         fields.update(lead_id=original.lead_id, thread_id=original.thread_id,
