@@ -46,7 +46,8 @@ async def _admin(url: str, statement: str) -> None:
 
 
 def run(database_url: str, args: argparse.Namespace, directory: Path) -> float:
-    env = {"PYTHONPATH": str(ROOT / "src"), "GENIZIZ_INPROCESS_WORKER": "1", "GENIZIZ_WORKER_POLL_SECONDS": "0.05", "GENIZIZ_LOG_LEVEL": "warning"}
+    env = {"PYTHONPATH": str(ROOT / "src"), "GENIZIZ_INPROCESS_WORKER": "1", "GENIZIZ_WORKER_POLL_SECONDS": "0.05",
+           "GENIZIZ_LOG_LEVEL": "warning"}
     server = start_server(database_url, directory / "server.log", **env)
     smtp, imap = SmtpServer().start(), ImapServer().start()
     try:

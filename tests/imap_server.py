@@ -240,7 +240,8 @@ class ImapServer:
                 state["folder"] = name
                 out(b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)\r\n")
                 out(f"* {len(box.messages)} EXISTS\r\n* 0 RECENT\r\n".encode())
-                out(f"* OK [UIDVALIDITY {box.uidvalidity}] UIDs valid\r\n* OK [UIDNEXT {box.uidnext}] next\r\n".encode())
+                out(f"* OK [UIDVALIDITY {box.uidvalidity}] UIDs valid\r\n".encode())
+                out(f"* OK [UIDNEXT {box.uidnext}] next\r\n".encode())
                 if self.condstore:
                     out(f"* OK [HIGHESTMODSEQ {box.highestmodseq}] modseq\r\n".encode())
                 mode = b"READ-ONLY" if command == "EXAMINE" else b"READ-WRITE"

@@ -53,7 +53,8 @@ def imap_settings(values: dict[str, Any], password: str | None) -> imap.ImapSett
 
 def account_imap_settings(account: ConnectedAccount) -> imap.ImapSettings | None:
     values = {name: getattr(account, name) for name in ("imap_host", "imap_port", "imap_tls", "imap_username", "email")}
-    return imap_settings(values, crypto.unseal(account.credentials).get("imap_password") if values["imap_host"] else None)
+    password = crypto.unseal(account.credentials).get("imap_password") if values["imap_host"] else None
+    return imap_settings(values, password)
 
 
 async def check_imap(settings: imap.ImapSettings | None) -> None:

@@ -12,7 +12,7 @@ fetches what is missing, and shows the figures in the sync state.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -179,8 +179,8 @@ async def sync_state(ctx: Ctx, account: ConnectedAccount) -> dict[str, Any]:
     last = max((f.last_sync_at for f in folders if f.last_sync_at), default=None)
     return {
         "account_id": account.id, "enabled": bool(account.imap_host), "last_sync_at": last,
-        "healthy": bool(account.imap_host) and bool(folders) and all(not f.last_error and not f.missing for f in folders)
-                   and outcomes["error"] == 0,
+        "healthy": bool(account.imap_host and folders) and outcomes["error"] == 0
+                   and all(not f.last_error and not f.missing for f in folders),
         "outcomes": outcomes,
         "folders": [{name: getattr(f, name) for name in (
             "folder", "uidvalidity", "last_uid", "highestmodseq", "last_sync_at", "last_error", "fetched", "resyncs",
