@@ -166,6 +166,13 @@ def test_outlook_rewritten_ids_and_other_senders(box: Mailbox) -> None:
     assert by_subject["A question"]["thread_id"] not in (None, sent["thread_id"])
     assert by_subject["A question"]["contact_id"] == box.contact["id"]
 
+    # The stranger becomes a contact: the mail kept as unmatched joins their timeline then.
+    stranger = make_contact(box.api, emails=[{"email": "Nobody@Stranger.example"}])
+    [kept] = box.api.ok("GET", "/activity/email/", params={"lead_id": stranger["lead_id"]})["data"]
+    assert (kept["subject"], kept["contact_id"], kept["status"]) == ("Buy now", stranger["id"], "inbox")
+    assert box.state()["outcomes"] | {"error": 0} == {"activity": 3, "own": 0, "duplicate": 0, "unmatched": 0,
+                                                      "error": 0}
+
 
 def test_auto_replies_and_bounces_are_recognised(box: Mailbox) -> None:
     first, second, third = box.send("One"), box.send("Two"), box.send("Three")

@@ -41,6 +41,7 @@ _ID = re.compile(r"<[^<>\s]+>")
 _ADDRESS = TypeAdapter(EmailAddress)
 _AUTO_PRECEDENCE = {"auto_reply", "bulk", "junk", "list"}
 MAX_RAW = 10 * 1024 * 1024  # bytes of an unmatched message kept for a later look
+REMATCH_LIMIT = 200  # unmatched messages a new contact brings onto the timeline at once
 
 
 # --- reading a message ------------------------------------------------------------------------------
@@ -231,9 +232,9 @@ def parse(raw: bytes, now: datetime | None = None) -> Parsed:
 
 
 # --- matching and recording -------------------------------------------------------------------------
-async def _known_ids(ctx: Ctx, ids: list[str]) -> tuple[set[str], dict[str, str], dict[str, str | None]]:
+async def _known_ids(ctx: Ctx, ids: list[str], row_id: str) -> tuple[set[str], dict[str, str], dict[str, str | None]]:
     """For these Message-IDs, in two statements: which we sent, the email activity each one is, and which
-    were received and stored before (with their activity, if any)."""
+    were received and stored before, by another row than this one (with their activity, if any)."""
     sent: set[str] = set()
     activities: dict[str, str] = {}
     stored: dict[str, str | None] = {}
@@ -244,7 +245,8 @@ async def _known_ids(ctx: Ctx, ids: list[str]) -> tuple[set[str], dict[str, str]
             activities.setdefault(message_id, activity_id)
     for message_id, activity_id, outcome in await ctx.session.execute(
             select(InboundEmail.message_id, InboundEmail.activity_id, InboundEmail.outcome).where(
-                InboundEmail.message_id.in_(ids), InboundEmail.outcome.in_(("activity", "own", "unmatched")))):
+                InboundEmail.message_id.in_(ids), InboundEmail.id != row_id,
+                InboundEmail.outcome.in_(("activity", "own", "unmatched")))):
         stored.setdefault(message_id, activity_id)
         if activity_id:
             activities.setdefault(message_id, activity_id)
@@ -288,7 +290,8 @@ async def ingest(ctx: Ctx, account: ConnectedAccount, folder: str, uidvalidity: 
         ctx.session.add(row)
         return row
     row.message_id = parsed.message_id[:300] if parsed.message_id else None
-    row.sender, row.subject, row.kind, row.bounce = parsed.sender, parsed.subject, parsed.kind, parsed.bounce
+    row.sender = parsed.sender.lower()[:320] if parsed.sender else None
+    row.subject, row.kind, row.bounce = parsed.subject, parsed.kind, parsed.bounce
     try:
         async with ctx.session.begin_nested():
             await _record(ctx, account, parsed, row)
@@ -303,7 +306,7 @@ async def ingest(ctx: Ctx, account: ConnectedAccount, folder: str, uidvalidity: 
 
 async def _record(ctx: Ctx, account: ConnectedAccount, parsed: Parsed, row: InboundEmail) -> None:
     mine = [parsed.message_id] if parsed.message_id else []
-    sent, activities, stored = await _known_ids(ctx, mine + parsed.refs)
+    sent, activities, stored = await _known_ids(ctx, mine + parsed.refs, row.id)
     if parsed.message_id in sent:
         row.outcome = "own"  # a copy of an email we sent (its Sent-folder copy, or a list echo)
         return
@@ -334,6 +337,26 @@ async def _record(ctx: Ctx, account: ConnectedAccount, parsed: Parsed, row: Inbo
 
     activity = await email_resource.service.create(ctx, fields)
     row.outcome, row.activity_id = "activity", activity.id
+
+
+@events.on("contact.created")
+async def match_earlier_mail(ctx: Ctx, contact: Any) -> None:
+    """Mail kept as unmatched from this contact's addresses joins the timeline now that they are known."""
+    addresses = sorted({entry["email"].lower() for entry in contact.emails or [] if entry.get("email")})
+    if not addresses:
+        return
+    rows = list(await ctx.session.scalars(select(InboundEmail).where(
+        InboundEmail.sender.in_(addresses), InboundEmail.outcome == "unmatched").order_by(InboundEmail.id)
+        .limit(REMATCH_LIMIT)))
+    for row in rows:
+        account = await ctx.session.get(ConnectedAccount, row.account_id)
+        try:
+            async with ctx.session.begin_nested():
+                await _record(ctx, account, parse(row.raw or b""), row)
+        except Exception:  # noqa: BLE001 - it stays unmatched (and kept): the contact is created regardless
+            continue
+        if row.outcome != "unmatched":
+            row.raw, row.date_updated = None, utcnow()
 
 
 @events.on("activity.created")

@@ -46,6 +46,7 @@ class InboundEmail(Record, Base):
         UniqueConstraint("account_id", "folder", "uidvalidity", "uid"),
         Index("ix_inbound_email_account_message_id", "account_id", "message_id"),
         Index("ix_inbound_email_org_message_id", "organization_id", "message_id"),
+        Index("ix_inbound_email_org_sender", "organization_id", "sender"),  # unmatched mail of a new contact
     )
 
     account_id: Mapped[str] = mapped_column(IdString, ForeignKey("connected_account.id", ondelete="CASCADE"))
@@ -60,7 +61,7 @@ class InboundEmail(Record, Base):
     bounce: Mapped[str | None] = mapped_column(String(10))  # hard | soft
     activity_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("activity.id", ondelete="SET NULL"),
                                                     index=True)
-    sender: Mapped[str | None] = mapped_column(String(320))
+    sender: Mapped[str | None] = mapped_column(String(320))  # lower-cased
     subject: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     # Kept for unmatched and unreadable messages, so they can be looked at or processed again.

@@ -81,6 +81,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_inbound_email_account_message_id', ['account_id', 'message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_inbound_email_activity_id'), ['activity_id'], unique=False)
         batch_op.create_index('ix_inbound_email_org_message_id', ['organization_id', 'message_id'], unique=False)
+        batch_op.create_index('ix_inbound_email_org_sender', ['organization_id', 'sender'], unique=False)
         batch_op.create_index(batch_op.f('ix_inbound_email_organization_id'), ['organization_id'], unique=False)
 
 
@@ -88,6 +89,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('inbound_email', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbound_email_organization_id'))
+        batch_op.drop_index('ix_inbound_email_org_sender')
         batch_op.drop_index('ix_inbound_email_org_message_id')
         batch_op.drop_index(batch_op.f('ix_inbound_email_activity_id'))
         batch_op.drop_index('ix_inbound_email_account_message_id')
