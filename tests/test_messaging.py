@@ -25,6 +25,7 @@ from geniziz.db import Database
 from tests.conftest import BACKEND, Api, Server, _pg_admin, _postgres_url, member_client, new_workspace, \
     start_server, stop_server, wait_until
 from tests.factories import make_contact, make_lead
+from tests import imap_server
 from tests.smtp_server import PASSWORD, SmtpServer
 
 FAST = {"GENIZIZ_WORKER_POLL_SECONDS": "0.05", "GENIZIZ_WORKER_LEASE_SECONDS": "2",
@@ -106,15 +107,14 @@ def test_an_account_is_tested_on_create_and_its_credentials_are_never_returned(a
     assert account["has_imap_password"] is False and account["smtp_username"] == "seller"
     assert account["last_tested_at"] and account["last_test_error"] is None
     reads = [account, api.ok("GET", f"/connected_account/{account['id']}/"), api.ok("GET", "/connected_account/"),
-             api.ok("PUT", f"/connected_account/{account['id']}/", json={"imap_host": "imap.seller.example",
-                                                                         "imap_password": "imap-secret"})]
+             api.ok("PUT", f"/connected_account/{account['id']}/", json=imap_server.shared().account())]
     for body in reads:
-        assert PASSWORD not in str(body) and "imap-secret" not in str(body)
+        assert PASSWORD not in str(body) and imap_server.PASSWORD not in str(body)
         assert "smtp_password" not in str(body).replace("has_smtp_password", "")
     assert reads[-1]["has_imap_password"] is True
     # Encrypted at rest: neither password is in the row.
     stored = sql(api.database_url, "SELECT credentials FROM connected_account WHERE id = :i", i=account["id"])[0][0]
-    assert stored and PASSWORD not in stored and "imap-secret" not in stored
+    assert stored and PASSWORD not in stored and imap_server.PASSWORD not in stored
 
     body = api.bad("POST", "/connected_account/", "smtp_password", json={
         "email": "x@seller.example", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",

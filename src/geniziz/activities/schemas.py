@@ -210,6 +210,11 @@ class EmailRead(ActivityRead):
     # Set by delivery (geniziz.messaging), never by clients.
     message_id: str | None = Field(None, description="Our Message-ID, set when the email is queued to send.")
     send_error: str | None = Field(None, description="Why the last send failed (status error).")
+    # Set by inbound mail (geniziz.messaging.inbound) on emails received over IMAP.
+    inbound_kind: str | None = Field(None, description="Received emails: reply, auto_reply (RFC 3834) or bounce "
+                                                       "(a delivery report).")
+    bounce: str | None = Field(None, description="Bounces: hard (permanent failure) or soft (temporary).")
+    resume_at: Timestamp | None = Field(None, description="Out-of-office replies: when the sender says they are back.")
 
 
 class EmailFilters(MessageFilters):

@@ -1,4 +1,4 @@
-"""Messaging actions: render a template, test a connected account."""
+"""Messaging actions: render a template, test a connected account, see and start its mail sync."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pydantic import Field
 
 from geniziz.api.action import Action, Args, FieldsArg, Scope, joined, register_action
 from geniziz.api.context import Ctx
+from geniziz.api.errors import field_error
 from geniziz.api.resource import parse_fields
-from geniziz.messaging import resources
-from geniziz.messaging.schemas import ConnectionTestRead, RenderedTemplate
+from geniziz.db import new_id
+from geniziz.messaging import resources, sync
+from geniziz.messaging.schemas import ConnectionTestRead, RenderedTemplate, SyncStateRead, SyncQueued
 
 
 class RenderArgs(Args):
@@ -51,4 +53,41 @@ register_action(Action(
     output=ConnectionTestRead, scope=Scope.WRITE_SAFE, rate_group="write", tag="Connected account", run=_test,
     title="Test a connected account's SMTP settings",
     description="EHLO and AUTH with the stored settings; ok and the server's reason, also kept on the account.",
+))
+
+
+class SyncArgs(Args):
+    account_id: str = Field(description="The connected account's ID.")
+
+
+class SyncNowArgs(SyncArgs):
+    reconcile: bool = Field(False, description="Also compare every Message-ID on the server with the stored ones.")
+
+
+async def _sync_state(ctx: Ctx, args: SyncArgs) -> dict[str, Any]:
+    account = await resources.connected_account.service.get(ctx, args.account_id)
+    return SyncStateRead.model_validate(await sync.sync_state(ctx, account)).model_dump(mode="json")
+
+
+async def _sync_now(ctx: Ctx, args: SyncNowArgs) -> dict[str, Any]:
+    account = await resources.connected_account.service.get(ctx, args.account_id)
+    if not account.imap_host:
+        raise field_error("account_id", "this account has no IMAP settings (imap_host) to sync")
+    jobs = await sync.queue_sync(ctx, account, key=f"now:{new_id('req')}", reconcile=args.reconcile)
+    return {"account_id": account.id, "job_ids": jobs}
+
+
+register_action(Action(
+    name="connected_account_sync_state", method="GET", path="/connected_account/{account_id}/sync/",
+    input=SyncArgs, output=SyncStateRead, scope=Scope.READ, rate_group="read", tag="Connected account",
+    run=_sync_state, title="See a connected account's mail sync health",
+    description="Per folder: cursor, last sync, messages fetched, last error, server vs. stored counts and what "
+                "reconciliation found missing; messages by outcome (unmatched, unreadable).",
+))
+
+register_action(Action(
+    name="connected_account_sync", method="POST", path="/connected_account/{account_id}/sync/",
+    input=SyncNowArgs, output=SyncQueued, scope=Scope.WRITE_SAFE, rate_group="write", tag="Connected account",
+    run=_sync_now, title="Sync a connected account's mail now",
+    description="Queues an IMAP sync of the account's folders (they also sync every few minutes).",
 ))

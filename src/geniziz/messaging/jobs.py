@@ -28,6 +28,7 @@ from geniziz.db import new_id, utcnow
 from geniziz.messaging import smtp
 from geniziz.messaging.handlers import SEND_JOB
 from geniziz.messaging.models import ConnectedAccount, EmailDelivery
+from geniziz.messaging.sent_folder import APPEND_JOB
 from geniziz.messaging.service import account_settings
 from geniziz.messaging.suppression import suppressed
 from geniziz.worker import enqueue, job_handler
@@ -179,6 +180,9 @@ async def send_email(ctx: Ctx, job: Job) -> dict[str, Any]:
                  refused_recipients=sorted(set(recipients) - set(accepted)) or None)
             activity.activity_at = now
             await refresh_thread(ctx, activity.thread_id)
+            if account.imap_host:  # a copy in the Sent folder, as a mail client keeps one
+                await enqueue(ctx, APPEND_JOB, {**job.payload, "activity_id": activity.id}, owner=activity,
+                              idempotency_key=f"sent-copy:{message_id}")
             await ctx.session.commit()
             return {"outcome": "sent", "message_id": message_id, "reply": reply}
     except smtp.SmtpFailure as exc:

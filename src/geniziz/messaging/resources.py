@@ -4,7 +4,9 @@ are in actions.py)."""
 from geniziz.api.resource import Resource, register
 from geniziz.messaging import (
     handlers,  # noqa: F401 - an email entering the outbox queues its send
+    inbound,  # noqa: F401 - every inbound email activity announces email.received
     jobs,  # noqa: F401 - the email.send job
+    sync,  # noqa: F401 - the IMAP sync jobs
 )
 from geniziz.messaging import schemas as s
 from geniziz.messaging.service import ConnectedAccountService, EmailTemplateService

@@ -35,6 +35,7 @@ Template = Annotated[str, Field(max_length=100_000)]
 
 # The settings a connection test depends on: changing any of them tests the account again.
 SMTP_FIELDS = frozenset({"smtp_host", "smtp_port", "smtp_tls", "smtp_username", "smtp_password"})
+IMAP_FIELDS = frozenset({"imap_host", "imap_port", "imap_tls", "imap_username", "imap_password"})
 SECRETS = ("smtp_password", "imap_password")
 
 
@@ -52,8 +53,8 @@ class ConnectedAccountCreate(WriteModel):
     smtp_username: Name | None = Field(None, description="Default: the email address.")
     smtp_password: Secret | None = Field(None, description="Write-only (an app password where the provider "
                                                            "has them). Without one, no AUTH is attempted.")
-    imap_host: Host | None = None
-    imap_port: Port | None = None
+    imap_host: Host | None = Field(None, description="Set to receive mail: replies are synced into the timeline.")
+    imap_port: Port | None = Field(None, description="Default: 993 for ssl, 143 otherwise.")
     imap_tls: TlsMode = "ssl"
     imap_username: Name | None = None
     imap_password: Secret | None = Field(None, description="Write-only.")
@@ -175,3 +176,40 @@ class UnsubscribedEmailRead(ReadModel):
 class UnsubscribedEmailFilters(WriteModel):
     email: Annotated[str, Field(max_length=320)] | None = None
     source: UnsubscribeSource | None = None
+
+# --- receiving mail (IMAP sync) -----------------------------------------------------------------------
+class SyncFolderRead(ReadModel):
+    folder: str
+    uidvalidity: int | None = Field(description="The folder's UIDVALIDITY the cursor belongs to.")
+    last_uid: int = Field(description="The cursor: every message up to this UID is stored.")
+    highestmodseq: int | None = Field(description="HIGHESTMODSEQ at the last sync, where the server offers it.")
+    last_sync_at: Timestamp | None
+    last_error: str | None = Field(description="Why the last sync failed; null once one succeeds.")
+    fetched: int = Field(description="Messages stored from this folder.")
+    resyncs: int = Field(description="UIDVALIDITY changes seen (each restarts this folder only).")
+    reconciled_at: Timestamp | None
+    server_count: int | None = Field(description="Messages on the server at the last reconciliation.")
+    stored_count: int | None = Field(description="Of those below the cursor, how many were stored.")
+    missing: list[str] = Field(description="Message-IDs the last reconciliation found missing (then fetched).")
+
+
+class SyncOutcomes(ReadModel):
+    activity: int = Field(description="Became inbound email activities.")
+    own: int = Field(description="Copies of emails we sent.")
+    duplicate: int = Field(description="Already stored from another folder, account or UIDVALIDITY.")
+    unmatched: int = Field(description="No thread and no known contact: kept, not on any timeline.")
+    error: int = Field(description="Could not be read or recorded: kept with the reason.")
+
+
+class SyncStateRead(ReadModel):
+    account_id: str
+    enabled: bool = Field(description="Whether the account has IMAP settings (and so is synced).")
+    healthy: bool = Field(description="Synced, no error, nothing missing, nothing unreadable.")
+    last_sync_at: Timestamp | None
+    outcomes: SyncOutcomes
+    folders: list[SyncFolderRead]
+
+
+class SyncQueued(ReadModel):
+    account_id: str
+    job_ids: list[str] = Field(description="One sync job per folder (see /job/).")

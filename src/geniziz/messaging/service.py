@@ -16,9 +16,9 @@ from geniziz.db import utcnow
 from geniziz.identity.models import Organization, User
 from geniziz.identity.refs import MemberRef
 from geniziz.leads.models import Lead
-from geniziz.messaging import crypto, smtp, templates
+from geniziz.messaging import crypto, imap, smtp, templates
 from geniziz.messaging.models import ConnectedAccount, EmailTemplate
-from geniziz.messaging.schemas import SECRETS, SMTP_FIELDS
+from geniziz.messaging.schemas import IMAP_FIELDS, SECRETS, SMTP_FIELDS
 from geniziz.statuses.models import Status
 
 
@@ -40,6 +40,31 @@ async def check_smtp(settings: smtp.SmtpSettings) -> None:
         await smtp.test_connection(settings)
     except smtp.SmtpFailure as exc:
         raise APIError(400, f"SMTP test failed: {exc}", {exc.field: str(exc)}) from None
+
+
+def imap_settings(values: dict[str, Any], password: str | None) -> imap.ImapSettings | None:
+    """None for an account that does not receive mail (no imap_host)."""
+    if not values.get("imap_host"):
+        return None
+    tls = values.get("imap_tls") or "ssl"
+    return imap.ImapSettings(host=values["imap_host"], port=values.get("imap_port") or imap.DEFAULT_PORTS[tls], tls=tls,
+                             username=values.get("imap_username") or values.get("email") or "", password=password)
+
+
+def account_imap_settings(account: ConnectedAccount) -> imap.ImapSettings | None:
+    values = {name: getattr(account, name) for name in ("imap_host", "imap_port", "imap_tls", "imap_username", "email")}
+    password = crypto.unseal(account.credentials).get("imap_password") if values["imap_host"] else None
+    return imap_settings(values, password)
+
+
+async def check_imap(settings: imap.ImapSettings | None) -> None:
+    """LOGIN + SELECT INBOX when the account receives mail: a 400 with the server's reason."""
+    if settings is None:
+        return
+    try:
+        await imap.test_connection(settings)
+    except imap.ImapFailure as exc:
+        raise APIError(400, f"IMAP test failed: {exc}", {exc.field: str(exc)}) from None
 
 
 class ConnectedAccountService(CrudService[ConnectedAccount]):
@@ -68,11 +93,13 @@ class ConnectedAccountService(CrudService[ConnectedAccount]):
         # Tested before the first database statement: on SQLite no write lock is held while we wait.
         self._check_rights(ctx, ConnectedAccount(), data)
         await check_smtp(smtp_settings(data, data.get("smtp_password")))
+        await check_imap(imap_settings(data, data.get("imap_password")))
         return await super().create(ctx, data)
 
     async def apply(self, ctx: Ctx, obj: ConnectedAccount, data: dict[str, Any], *, creating: bool) -> None:
         self._check_rights(ctx, obj, data)
         retest = creating or bool(SMTP_FIELDS & data.keys())
+        retest_imap = not creating and bool(IMAP_FIELDS & data.keys())
         secrets = {} if creating else crypto.unseal(obj.credentials)
         for name in SECRETS:
             if name in data:
@@ -84,6 +111,8 @@ class ConnectedAccountService(CrudService[ConnectedAccount]):
             setattr(obj, name, value)
         obj.smtp_port = obj.smtp_port or smtp.DEFAULT_PORTS[obj.smtp_tls or "starttls"]
         obj.smtp_username = obj.smtp_username or obj.email
+        if obj.imap_host:
+            obj.imap_port = obj.imap_port or imap.DEFAULT_PORTS[obj.imap_tls or "ssl"]
         if (obj.max_per_hour or 0) > (obj.max_per_day or 0):
             raise field_error("max_per_hour", "cannot exceed max_per_day")
         obj.credentials = crypto.seal(secrets) if secrets else None
@@ -92,17 +121,23 @@ class ConnectedAccountService(CrudService[ConnectedAccount]):
             if not creating:  # create tested before touching the database
                 await check_smtp(account_settings(obj))
             obj.last_tested_at, obj.last_test_error = utcnow(), None
+        if retest_imap:
+            await check_imap(account_imap_settings(obj))
+            obj.last_tested_at, obj.last_test_error = utcnow(), None
 
     async def before_delete(self, ctx: Ctx, obj: ConnectedAccount) -> None:
         self._check_rights(ctx, obj, {})
 
     async def test(self, ctx: Ctx, account_id: str) -> dict[str, Any]:
-        """The `test` action: EHLO + AUTH with the stored settings; the outcome is kept on the account."""
+        """The `test` action: EHLO + AUTH (and IMAP LOGIN + SELECT) with the stored settings; the outcome is
+        kept on the account."""
         account = await self.get(ctx, account_id, for_update=True)
         self._check_rights(ctx, account, {})
         try:
             detail, error = await smtp.test_connection(account_settings(account)), None
-        except smtp.SmtpFailure as exc:
+            if (settings := account_imap_settings(account)) is not None:
+                detail = f"{detail}; IMAP {await imap.test_connection(settings)}"
+        except (smtp.SmtpFailure, imap.ImapFailure) as exc:
             detail = error = str(exc)
         account.last_tested_at, account.last_test_error = utcnow(), error
         await ctx.session.flush()
