@@ -157,3 +157,5 @@ def _smtp():  # type: ignore[no-untyped-def]
     from tests.smtp_server import shared  # a real SMTP server: accounts are tested when created
 
     return shared()
+# --- conversations (messaging)
+FACTORIES["conversation"] = lambda api: (api.create("conversation", contact_id=make_contact(api)["id"])["id"], None)

@@ -1,11 +1,17 @@
-"""Messaging: connected accounts, email templates and the suppression list (the render and test actions
-are in actions.py)."""
+"""Messaging: connected accounts, email templates, the suppression list and conversations (the render,
+test, restore and message actions are in actions.py)."""
 
+from dataclasses import dataclass
+from typing import Any
+
+from geniziz.api.context import Ctx
 from geniziz.api.resource import Resource, register
 from geniziz.messaging import (
     handlers,  # noqa: F401 - an email entering the outbox queues its send
     jobs,  # noqa: F401 - the email.send job
+    sms,  # noqa: F401 - an SMS entering the outbox queues its send; the sms.send job
 )
+from geniziz.messaging.conversations import ConversationService
 from geniziz.messaging import schemas as s
 from geniziz.messaging.service import ConnectedAccountService, EmailTemplateService
 from geniziz.messaging.suppression import UNSUBSCRIBED
@@ -34,4 +40,29 @@ unsubscribed_email = register(Resource(
     description="The suppression list: no email is sent to these addresses (queuing one answers 400; one "
                 "that joins the list after it was queued ends in error) and mailing exports leave them out. "
                 "Adding an address twice answers the existing entry. Deleting one allows sending again.",
+))
+
+
+@dataclass
+class ConversationResource(Resource):
+    """A single read also returns the conversation's messages, oldest first."""
+
+    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None,
+                  parent_id: str | None = None) -> dict[str, Any]:
+        selected = self.selected_fields(fields, self.detail_schema)
+        obj = await self.service.get(ctx, record_id)
+        shaped = self.serialize(obj, None if selected is None else selected - {"messages"})
+        if selected is None or "messages" in selected:
+            shaped["messages"] = await self.service.messages(ctx, obj.id)
+        return shaped
+
+
+conversation = register(ConversationResource(
+    name="conversation", title="Conversation", service=ConversationService(),
+    read_schema=s.ConversationRead, detail_schema=s.ConversationDetail, create_schema=s.ConversationCreate,
+    update_schema=s.ConversationUpdate, filters=s.ConversationFilters,
+    description="Threads of email, SMS and note activities with a contact, latest message first. Getting one "
+                "returns its `messages`. Inbound replies land in theirs and are unread until "
+                "`is_unread: false` is set. DELETE hides it from lists (is_deleted=true lists those); "
+                "restore brings it back.",
 ))
