@@ -29,7 +29,8 @@ T = TypeVar("T")
 
 # run_action: the reports (and every other read action without a tool of its own).
 READ_TOOLS = {"describe_resource", "list_records", "get_record", "search", "lead_score", "run_action"}
-SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task", "run_write_action"}
+SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task", "run_write_action",
+                          "send_email"}
 ALL_TOOLS = SAFE_TOOLS | {"delete_record"}
 IDENTITY = {"user", "membership", "api_key", "organization", "role", "credential"}
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
