@@ -305,7 +305,7 @@ def test_tools_outside_the_scope_are_refused_and_write_nothing(api: Api) -> None
     assert Mcp(api, None).fail("complete_task", task_id=make_task(api, lead_id=lead["id"])["id"])["error"]
     assert api.ok("GET", f"/lead/{lead['id']}/")["id"] == lead["id"]
     assert api.ok("GET", "/task/")["data"][0]["is_complete"] is False
-    assert "Unknown tool" in Mcp(api).fail("send_email", to="x@example.com")["error"]
+    assert "Unknown tool" in Mcp(api).fail("send_fax", to="x@example.com")["error"]
 
 
 def test_bad_arguments_name_the_field_and_write_nothing(api: Api) -> None:
