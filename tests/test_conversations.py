@@ -133,7 +133,7 @@ def test_delete_is_soft_and_restore_brings_it_back(api: Api) -> None:
     assert api.ok("DELETE", f"/conversation/{thread['id']}/") == {}  # again: nothing changes
     api.bad("POST", f"/conversation/{thread['id']}/message/", "conversation_id", json={"type": "note", "note": "x"})
 
-    restored = api.ok("POST", f"/conversation/{thread['id']}/restore/", status=200)
+    restored = api.ok("POST", f"/conversation/{thread['id']}/restore/", status=200, json={})  # the spec's body
     assert restored["date_deleted"] is None and restored["n_messages"] == 1
     assert [c["id"] for c in api.ok("GET", "/conversation/")["data"]] == [thread["id"]]
     assert api.ok("POST", f"/conversation/{thread['id']}/restore/", status=200)["date_deleted"] is None

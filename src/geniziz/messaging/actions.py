@@ -50,8 +50,8 @@ async def _test(ctx: Ctx, args: TestArgs) -> dict[str, Any]:
 register_action(Action(
     name="connected_account_test", method="POST", path="/connected_account/{account_id}/test/", input=TestArgs,
     output=ConnectionTestRead, scope=Scope.WRITE_SAFE, rate_group="write", tag="Connected account", run=_test,
-    title="Test a connected account's SMTP settings",
-    description="EHLO and AUTH with the stored settings; ok and the server's reason, also kept on the account.",
+    title="Test a connected account's settings",
+    description="SMTP EHLO and AUTH, or the SMS provider's account fetch; ok and the reason, also kept on the account.",
 ))
 
 

@@ -20,8 +20,9 @@ connected_account = register(Resource(
     name="connected_account", title="Connected account", service=ConnectedAccountService(),
     read_schema=s.ConnectedAccountRead, create_schema=s.ConnectedAccountCreate,
     update_schema=s.ConnectedAccountUpdate, filters=s.ConnectedAccountFilters,
-    description="Email accounts messages are sent through (SMTP). Tested on create and when its SMTP settings "
-                "change (400 with the server's reason). Passwords are write-only: reads show has_smtp_password. "
+    description="Accounts messages are sent through: email (SMTP) or sms (a Twilio-compatible API). Tested on "
+                "create and when its SMTP or SMS settings change (400 with the server's reason). Passwords and "
+                "tokens are write-only: reads show has_smtp_password, has_sms_token. "
                 "Members see and use their own accounts and shared ones.",
 ))
 
