@@ -186,3 +186,7 @@ FACTORIES.update({
     "custom_object": lambda api: (make_custom_object(api)["id"], None),
     "activity/custom_object": _custom_object_activity,
 })
+
+
+# --- conversations (messaging)
+FACTORIES["conversation"] = lambda api: (api.create("conversation", contact_id=make_contact(api)["id"])["id"], None)

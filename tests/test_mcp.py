@@ -29,7 +29,8 @@ T = TypeVar("T")
 
 # run_action: the reports (and every other read action without a tool of its own).
 READ_TOOLS = {"describe_resource", "list_records", "get_record", "search", "lead_score", "run_action"}
-SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task", "run_write_action"}
+SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task", "run_write_action",
+                          "send_email"}
 # run_destructive_action: the dispatch tool of destructive actions (custom object types deleted with their instances).
 ALL_TOOLS = SAFE_TOOLS | {"delete_record", "run_destructive_action"}
 IDENTITY = {"user", "membership", "api_key", "organization", "role", "credential"}
@@ -309,7 +310,7 @@ def test_tools_outside_the_scope_are_refused_and_write_nothing(api: Api) -> None
     assert Mcp(api, None).fail("complete_task", task_id=make_task(api, lead_id=lead["id"])["id"])["error"]
     assert api.ok("GET", f"/lead/{lead['id']}/")["id"] == lead["id"]
     assert api.ok("GET", "/task/")["data"][0]["is_complete"] is False
-    assert "Unknown tool" in Mcp(api).fail("send_email", to="x@example.com")["error"]
+    assert "Unknown tool" in Mcp(api).fail("send_fax", to="x@example.com")["error"]
 
 
 def test_bad_arguments_name_the_field_and_write_nothing(api: Api) -> None:

@@ -294,6 +294,18 @@ def mcp_complete_task(c: Clients) -> None:
     assert len(c.api.ok("GET", "/activity/task_completed/", params={"lead_id": task["lead_id"]})["data"]) == 1
 
 
+def rest_conversation_messages(c: Clients) -> None:
+    contact = make_contact(c.api)
+    thread = c.api.ok("POST", "/conversation/", json={"contact_id": contact["id"]})
+    path = f"/conversation/{thread['id']}/message/"
+    answers = burst([lambda i=i: c.api.post(path, json={"type": "note", "note": f"Note {i}"}) for i in range(N)]
+                    + [lambda: c.api.put(f"/conversation/{thread['id']}/", json={"is_unread": False})])
+    assert statuses(answers) == [200] + [201] * N, [a.body for a in answers]
+    # Each writer recomputed the summary after the one before it: no message is lost from the count.
+    got = c.api.ok("GET", f"/conversation/{thread['id']}/")
+    assert got["n_messages"] == len(got["messages"]) == N
+
+
 # The races, each with the write paths it covers ("surface METHOD path" or "mcp tool").
 RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     genesy_contact_emails: ("genesy PUT /contacts",),
@@ -320,6 +332,7 @@ RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     mcp_custom_activity_type_name: ("mcp create_record",),
     mcp_children_of_a_deleted_lead: ("mcp create_record", "mcp delete_record"),
     mcp_complete_task: ("mcp complete_task",),
+    rest_conversation_messages: ("rest POST /conversation/{id}/message/", "rest PUT /conversation/{id}/"),
 }
 # Write routes and tools that need no race of their own, with the reason.
 EXCUSED = {
@@ -330,6 +343,7 @@ EXCUSED = {
     "genesy POST /tasks/batch": "reads tasks",
     "mcp update_record": "CrudService.update locks the row, as REST PUT",
     "mcp log_activity": "creates a new activity each time",
+    "mcp send_email": "creates a new email each time; in a conversation, as rest_conversation_messages",
     "mcp run_write_action": "runs a declared Action: each action that reads first gets its own race here",
     "mcp run_destructive_action": "runs a declared Action: each action that reads first gets its own race here",
 }

@@ -25,6 +25,8 @@ from geniziz.identity.keys import KeyResolver
 from geniziz.integrations.genesy.interface import mount_genesy
 from geniziz.mcp import mount as mount_mcp
 from geniziz.mcp.http import SURFACE as MCP_SURFACE
+from geniziz.messaging.public import SURFACES as PUBLIC_SURFACES
+from geniziz.messaging.public import router as public_router
 from geniziz.worker.runner import background_worker
 
 # Each domain declares its resources (and any custom routes) in these modules. Order = docs order.
@@ -107,10 +109,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for resource in REGISTRY.values():
         app.include_router(resource_router(resource), prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
+    app.include_router(public_router)  # /unsubscribe/{token}/ and /webhooks/sms/{account_id}/: no API key
     genesy = mount_genesy(app)  # /genesy: Genesy's custom-CRM interface, with its own key header and error shape
     mcp = mount_mcp(app)  # /mcp and /mcp/: the MCP server for AI agents
     # One entrance for every surface: request IDs, paths, body size, keys, rate limits, faults.
-    app.add_middleware(Gateway, surfaces=[REST, genesy, MCP_SURFACE], fallback=REST, resolver=app.state.key_resolver,
+    app.add_middleware(Gateway, surfaces=[REST, genesy, MCP_SURFACE, *PUBLIC_SURFACES], fallback=REST, resolver=app.state.key_resolver,
                        limiter=app.state.rate_limiter, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Fernet key(s) for credentials at rest, comma-separated (the first encrypts; all decrypt, for rotation).
     # Unset on SQLite: generated into <database>.key on first use (geniziz.messaging.crypto).
     secret_key: str | None = None
+    # The server's public address (https://crm.example.com): unsubscribe links in emails, and the URL the
+    # SMS provider's webhook signatures are computed over. Unset: links are mailto only; the request's URL.
+    public_url: str | None = None
 
     # Background jobs (geniziz.worker). The in-process worker runs inside `geniziz serve`: by default
     # only on SQLite (one command gives a working CRM); on PostgreSQL run `geniziz worker` processes.

@@ -229,6 +229,7 @@ class SmsCreate(ActivityWrite):
     local_phone: PhoneNumber | None = Field(None, description="Our number; stored in E.164.")
     remote_phone: PhoneNumber | None = Field(None, description="The other party's number; stored in E.164.")
     text: Annotated[str, Field(max_length=10_000)] | None = None
+    date_scheduled: InputTimestamp | None = Field(None, description="Required for status scheduled.")
 
 
 class SmsRead(ActivityRead):
@@ -237,6 +238,11 @@ class SmsRead(ActivityRead):
     local_phone: str | None = None
     remote_phone: str | None = None
     text: str | None = None
+    date_scheduled: Timestamp | None = None
+    # Set by delivery (geniziz.messaging.sms), never by clients.
+    date_sent: Timestamp | None = None
+    provider_sid: str | None = Field(None, description="The provider's message ID (sent and received SMS).")
+    send_error: str | None = Field(None, description="Why the last send failed (status error).")
 
 
 class SmsFilters(MessageFilters):

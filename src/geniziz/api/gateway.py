@@ -61,6 +61,9 @@ class Surface:
     check_key: CheckKey | None = None
     public_paths: frozenset[str] = frozenset()
     json_bodies_only: bool = False  # refuse non-JSON request bodies with 415
+    # No key at all (links in emails, providers' webhooks): its routes check a signature themselves,
+    # and every request counts against its client address.
+    public: bool = False
     rate_group: Callable[[str, str, bytes], str] = endpoint_group
 
     def owns(self, path: str) -> bool:
@@ -145,9 +148,13 @@ class Gateway:
                 await surface.error(500, f"Internal server error (request {request_id})")(
                     scope, receive, send_with_headers)
 
-    async def _admit(self, surface: Surface, scope: Scope, headers_out: dict[str, str]) -> Principal:
+    async def _admit(self, surface: Surface, scope: Scope, headers_out: dict[str, str]) -> Principal | None:
         """Authenticate and rate-limit one request; raise APIError (401, 413, 415, 429) to refuse it."""
         headers = Headers(scope=scope)
+        if surface.public:
+            client = f"anonymous:{(scope.get('client') or ('unknown',))[0]}"
+            self._refuse_if_over(await self.limiter.hit("write", client, client), headers_out)
+            return None
         principal, refusal = None, None
         for header, secret in surface.find_keys(headers):
             principal = await self.resolver.resolve(secret)

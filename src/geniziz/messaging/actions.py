@@ -1,8 +1,9 @@
-"""Messaging actions: render a template, test a connected account, see and start its mail sync."""
+"""Messaging actions: render a template, test a connected account, see and start its mail sync, restore a
+conversation, add a message."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -12,7 +13,9 @@ from geniziz.api.errors import field_error
 from geniziz.api.resource import parse_fields
 from geniziz.db import new_id
 from geniziz.messaging import resources, sync
-from geniziz.messaging.schemas import ConnectionTestRead, RenderedTemplate, SyncStateRead, SyncQueued
+from geniziz.messaging.conversations import add_message
+from geniziz.messaging.schemas import (ConnectionTestRead, ConversationRead, MessageRead, MessageType, RenderedTemplate,
+                                       SyncQueued, SyncStateRead)
 
 
 class RenderArgs(Args):
@@ -51,8 +54,65 @@ async def _test(ctx: Ctx, args: TestArgs) -> dict[str, Any]:
 register_action(Action(
     name="connected_account_test", method="POST", path="/connected_account/{account_id}/test/", input=TestArgs,
     output=ConnectionTestRead, scope=Scope.WRITE_SAFE, rate_group="write", tag="Connected account", run=_test,
-    title="Test a connected account's SMTP settings",
-    description="EHLO and AUTH with the stored settings; ok and the server's reason, also kept on the account.",
+    title="Test a connected account's settings",
+    description="SMTP EHLO and AUTH, or the SMS provider's account fetch; ok and the reason, also kept on the account.",
+))
+
+
+# --- conversations --------------------------------------------------------------------------------------
+class RestoreArgs(Args):
+    conversation_id: str = Field(description="The conversation's ID.")
+
+
+async def _restore(ctx: Ctx, args: RestoreArgs) -> dict[str, Any]:
+    return resources.conversation.serialize(await resources.conversation.service.restore(ctx, args.conversation_id))
+
+
+register_action(Action(
+    name="conversation_restore", method="POST", path="/conversation/{conversation_id}/restore/", input=RestoreArgs,
+    output=ConversationRead, scope=Scope.WRITE_SAFE, rate_group="write", tag="Conversation", run=_restore,
+    title="Restore a deleted conversation", description="Undo a soft delete: it is listed again, with its messages.",
+))
+
+_Text = Annotated[str, Field(max_length=500_000)]
+_Addresses = Annotated[list[Annotated[str, Field(max_length=320)]], Field(max_length=100)]
+
+
+class MessageArgs(Args):
+    conversation_id: str = Field(description="The conversation's ID.")
+    type: MessageType = Field(description="note, email or sms.", examples=["note"])
+    note: _Text | None = Field(None, description="note: plain text.", examples=["Called, will follow up"])
+    note_html: _Text | None = Field(None, description="note: rich text (sanitized).")
+    status: Literal["draft", "outbox", "scheduled"] | None = Field(
+        None, description="email/sms: draft (default), outbox (send now) or scheduled (with date_scheduled).")
+    date_scheduled: Annotated[str, Field(max_length=40)] | None = Field(None, description="When to send (ISO 8601).")
+    subject: Annotated[str, Field(max_length=1000)] | None = Field(None, description="email: default the "
+                                                                                     "conversation's subject.")
+    body_text: _Text | None = None
+    body_html: _Text | None = None
+    sender: Annotated[str, Field(max_length=320)] | None = Field(None, description="email: one of your accounts.")
+    to: _Addresses | None = Field(None, description="email: default the conversation's contact.")
+    cc: _Addresses | None = None
+    bcc: _Addresses | None = None
+    template_id: Annotated[str, Field(max_length=40)] | None = None
+    attachments: Annotated[list[dict[str, Any]], Field(max_length=50)] | None = None
+    text: Annotated[str, Field(max_length=10_000)] | None = Field(None, description="sms: the text.")
+    local_phone: Annotated[str, Field(max_length=40)] | None = Field(None, description="sms: one of your numbers.")
+    remote_phone: Annotated[str, Field(max_length=40)] | None = Field(None, description="sms: default the "
+                                                                                        "contact's phone.")
+
+
+async def _message(ctx: Ctx, args: MessageArgs) -> dict[str, Any]:
+    body = args.model_dump(exclude={"conversation_id"}, exclude_unset=True)
+    return await add_message(ctx, args.conversation_id, {"type": args.type, **body})
+
+
+register_action(Action(
+    name="conversation_message", method="POST", path="/conversation/{conversation_id}/message/",
+    input=MessageArgs, output=MessageRead, scope=Scope.WRITE_SAFE, rate_group="write", tag="Conversation",
+    run=_message, status_code=201, title="Add a message to a conversation",
+    description="A note, or an email/SMS through the delivery life cycle (draft by default; outbox sends; "
+                "scheduled with date_scheduled). Recipients default to the conversation's contact.",
 ))
 
 

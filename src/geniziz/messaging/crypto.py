@@ -8,6 +8,9 @@ no built-in key: on PostgreSQL without GENIZIZ_SECRET_KEY, credentials cannot be
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 from functools import lru_cache
@@ -44,7 +47,7 @@ def _box(keys: str) -> MultiFernet:
     return MultiFernet([Fernet(key.strip()) for key in keys.split(",") if key.strip()])
 
 
-def box() -> MultiFernet:
+def _keys() -> str:
     settings = get_settings()
     keys = settings.secret_key
     if not keys:
@@ -54,6 +57,11 @@ def box() -> MultiFernet:
                                 "(a Fernet key: python -c 'from cryptography.fernet import Fernet; "
                                 "print(Fernet.generate_key().decode())')")
         keys = _read_or_create(path)
+    return keys
+
+
+def box() -> MultiFernet:
+    keys = _keys()
     try:
         return _box(keys)
     except ValueError:
@@ -72,3 +80,21 @@ def unseal(token: str | None) -> dict[str, Any]:
     except InvalidToken:
         raise RuntimeError("stored credentials cannot be decrypted: was GENIZIZ_SECRET_KEY changed without "
                            "keeping the old key after the new one?") from None
+
+
+# --- signatures (the one-click unsubscribe links) -------------------------------------------------------
+def _signing_keys() -> list[bytes]:
+    """One HMAC key per secret key (the first signs, any verifies), derived apart from encryption's."""
+    return [hashlib.sha256(b"geniziz-signature:" + key.strip().encode()).digest()
+            for key in _keys().split(",") if key.strip()]
+
+
+def sign(message: bytes) -> str:
+    digest = hmac.new(_signing_keys()[0], message, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def verify(message: bytes, signature: str) -> bool:
+    given = signature.encode()
+    return any(hmac.compare_digest(given, base64.urlsafe_b64encode(
+        hmac.new(key, message, hashlib.sha256).digest()[:16]).rstrip(b"=")) for key in _signing_keys())

@@ -29,6 +29,7 @@ from geniziz.messaging import smtp
 from geniziz.messaging.handlers import SEND_JOB
 from geniziz.messaging.models import ConnectedAccount, EmailDelivery
 from geniziz.messaging.sent_folder import APPEND_JOB
+from geniziz.messaging.public import list_unsubscribe
 from geniziz.messaging.service import account_settings
 from geniziz.messaging.suppression import suppressed
 from geniziz.worker import enqueue, job_handler
@@ -96,7 +97,10 @@ def _message(activity: Activity, account: ConnectedAccount) -> tuple[Any, list[s
     message = smtp.build_message(
         message_id=data["message_id"], sender=account.email, display_name=account.display_name,
         to=data.get("to") or [], cc=data.get("cc") or [], subject=data.get("subject"),
-        body_text=data.get("body_text"), body_html=data.get("body_html"), date=format_datetime(utcnow()))
+        body_text=data.get("body_text"), body_html=data.get("body_html"), date=format_datetime(utcnow()),
+        # Mail sent in bulk (sequences set the flag) carries the one-click unsubscribe link for its first recipient.
+        list_unsubscribe=list_unsubscribe(activity.organization_id, data["to"][0], account.email)
+        if data.get("list_unsubscribe") and data.get("to") else None)
     recipients = list(dict.fromkeys([*(data.get("to") or []), *(data.get("cc") or []), *(data.get("bcc") or [])]))
     return message, recipients
 

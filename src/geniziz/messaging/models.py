@@ -11,7 +11,8 @@ from geniziz.db import Base, IdString, Json, Record
 
 
 class ConnectedAccount(Record, Base):
-    """A user's mailbox: SMTP to send (IMAP stored for the sync to come). Passwords are in
+    """A user's mailbox: SMTP to send (IMAP stored for the sync to come), or (kind "sms") an SMS
+    provider account with its phone numbers. Passwords and tokens are in
     ``credentials``, a Fernet token (see crypto.py), never in a column of their own."""
 
     __tablename__ = "connected_account"
@@ -39,6 +40,10 @@ class ConnectedAccount(Record, Base):
     min_gap_seconds: Mapped[int] = mapped_column(Integer, default=5)
     last_tested_at: Mapped[datetime | None]
     last_test_error: Mapped[str | None] = mapped_column(Text)
+    # kind "sms": a Twilio-compatible REST API (the token is in ``credentials`` as "sms_token").
+    sms_base_url: Mapped[str | None] = mapped_column(String(500))
+    sms_account_sid: Mapped[str | None] = mapped_column(String(100))
+    phone_numbers: Mapped[list[str] | None] = mapped_column(Json)  # E.164, the first is the default sender
 
 
 class EmailTemplate(Record, Base):
@@ -90,3 +95,64 @@ class UnsubscribedEmail(Record, Base):
     # manual (added over the API), one_click (the List-Unsubscribe link), bounce, complaint, import
     source: Mapped[str] = mapped_column(String(20), default="manual")
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Conversation(Record, Base):
+    """A thread with a contact (and its lead): its messages are email, SMS and note activities, linked
+    by ``ConversationMessage``. The counts, channels and participants are a summary the service keeps
+    current; DELETE only sets ``date_deleted`` (hidden from lists, messages kept, restorable)."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (
+        Index("ix_conversation_org_at", "organization_id", "activity_at", "id"),
+        Index("ix_conversation_lead", "lead_id"),
+        Index("ix_conversation_contact", "contact_id"),
+        Index("ix_conversation_thread", "thread_id"),
+    )
+
+    lead_id: Mapped[str] = mapped_column(IdString, ForeignKey("lead.id", ondelete="CASCADE"))
+    contact_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("contact.id", ondelete="SET NULL"))
+    subject: Mapped[str | None] = mapped_column(String(1000))
+    channels: Mapped[list[str]] = mapped_column(Json, default=list)  # email, sms
+    participants: Mapped[list[str]] = mapped_column(Json, default=list)  # addresses and numbers, in order
+    # The email thread its emails share (replies found by their headers land in it).
+    thread_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("email_thread.id", ondelete="SET NULL"))
+    n_messages: Mapped[int] = mapped_column(Integer, default=0)
+    n_unread: Mapped[int] = mapped_column(Integer, default=0)
+    latest_message_id: Mapped[str | None] = mapped_column(IdString)  # no foreign key: a summary, kept exact
+    activity_at: Mapped[datetime]  # when its latest message happened (its creation while it has none)
+    date_deleted: Mapped[datetime | None]
+    deleted_by: Mapped[str | None] = mapped_column(IdString, ForeignKey("user.id", ondelete="SET NULL"))
+
+
+class ConversationMessage(Record, Base):
+    """An activity's place in a conversation (one conversation per activity), and whether it is unread."""
+
+    __tablename__ = "conversation_message"
+    __table_args__ = (UniqueConstraint("activity_id"),)
+
+    conversation_id: Mapped[str] = mapped_column(IdString, ForeignKey("conversation.id", ondelete="CASCADE"),
+                                                 index=True)
+    activity_id: Mapped[str] = mapped_column(IdString, ForeignKey("activity.id", ondelete="CASCADE"))
+    is_unread: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SmsDelivery(Record, Base):
+    """An SMS handed to the provider (keyed by the send's key, committed *before* the API call, so a
+    retry never posts it twice), or one received from it (keyed by the provider's message SID, so a
+    webhook the provider repeats is stored once)."""
+
+    __tablename__ = "sms_delivery"
+    __table_args__ = (UniqueConstraint("send_key"),)
+
+    send_key: Mapped[str] = mapped_column(String(300))
+    direction: Mapped[str] = mapped_column(String(20), default="outbound")
+    activity_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("activity.id", ondelete="SET NULL"),
+                                                    index=True)
+    account_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("connected_account.id",
+                                                                        ondelete="SET NULL"))
+    # outbound: handed_off -> sent | unknown; inbound: received | unmatched (no contact has the number)
+    state: Mapped[str] = mapped_column(String(20), default="handed_off")
+    date_handed_off: Mapped[datetime]
+    provider_sid: Mapped[str | None] = mapped_column(String(100))
+    reply: Mapped[str | None] = mapped_column(Text)  # the provider's answer, why it is unknown, or the text

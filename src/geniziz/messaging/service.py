@@ -16,9 +16,9 @@ from geniziz.db import utcnow
 from geniziz.identity.models import Organization, User
 from geniziz.identity.refs import MemberRef
 from geniziz.leads.models import Lead
-from geniziz.messaging import crypto, imap, smtp, templates
+from geniziz.messaging import crypto, imap, sms, smtp, templates
 from geniziz.messaging.models import ConnectedAccount, EmailTemplate
-from geniziz.messaging.schemas import IMAP_FIELDS, SECRETS, SMTP_FIELDS
+from geniziz.messaging.schemas import IMAP_FIELDS, SECRETS, SMS_FIELDS, SMTP_FIELDS
 from geniziz.statuses.models import Status
 
 
@@ -67,6 +67,18 @@ async def check_imap(settings: imap.ImapSettings | None) -> None:
         raise APIError(400, f"IMAP test failed: {exc}", {exc.field: str(exc)}) from None
 
 
+async def check_sms(settings: sms.SmsSettings) -> None:
+    """An SMS account's test: its credentials fetch the provider's account record, or a 400 with its reason."""
+    try:
+        await sms.test_connection(settings)
+    except sms.SmsFailure as exc:
+        raise APIError(400, f"SMS provider test failed: {exc}", {exc.field: str(exc)}) from None
+
+
+# The settings each kind needs (400 naming the first missing one).
+REQUIRED = {"email": ("email", "smtp_host"), "sms": ("sms_base_url", "sms_account_sid", "sms_token", "phone_numbers")}
+
+
 class ConnectedAccountService(CrudService[ConnectedAccount]):
     model = ConnectedAccount
     prefix = "acct"
@@ -92,14 +104,28 @@ class ConnectedAccountService(CrudService[ConnectedAccount]):
     async def create(self, ctx: Ctx, data: dict[str, Any]) -> ConnectedAccount:
         # Tested before the first database statement: on SQLite no write lock is held while we wait.
         self._check_rights(ctx, ConnectedAccount(), data)
-        await check_smtp(smtp_settings(data, data.get("smtp_password")))
-        await check_imap(imap_settings(data, data.get("imap_password")))
+        for name in REQUIRED[data["kind"]]:
+            if not data.get(name):
+                raise field_error(name, f"required for an {data['kind']} account")
+        if data["kind"] == "sms":
+            await check_sms(sms.SmsSettings(data["sms_base_url"], data["sms_account_sid"], data["sms_token"]))
+            data["email"] = data.get("email") or ""  # SMS accounts have no address
+        else:
+            await check_smtp(smtp_settings(data, data.get("smtp_password")))
+            await check_imap(imap_settings(data, data.get("imap_password")))
         return await super().create(ctx, data)
 
     async def apply(self, ctx: Ctx, obj: ConnectedAccount, data: dict[str, Any], *, creating: bool) -> None:
         self._check_rights(ctx, obj, data)
-        retest = creating or bool(SMTP_FIELDS & data.keys())
-        retest_imap = not creating and bool(IMAP_FIELDS & data.keys())
+        if not creating:
+            if data.pop("kind", None) not in (None, obj.kind):
+                raise field_error("kind", "cannot be changed: connect a new account")
+            for name in REQUIRED[obj.kind]:
+                if name in data and not data[name]:
+                    raise field_error(name, f"required for an {obj.kind} account")
+        kind = data["kind"] if creating else obj.kind
+        retest = creating or bool((SMS_FIELDS if kind == "sms" else SMTP_FIELDS) & data.keys())
+        retest_imap = not creating and kind == "email" and bool(IMAP_FIELDS & data.keys())
         secrets = {} if creating else crypto.unseal(obj.credentials)
         for name in SECRETS:
             if name in data:
@@ -109,16 +135,19 @@ class ConnectedAccountService(CrudService[ConnectedAccount]):
             data["user_id"] = data.get("user_id") or ctx.user_id
         for name, value in data.items():
             setattr(obj, name, value)
-        obj.smtp_port = obj.smtp_port or smtp.DEFAULT_PORTS[obj.smtp_tls or "starttls"]
-        obj.smtp_username = obj.smtp_username or obj.email
-        if obj.imap_host:
-            obj.imap_port = obj.imap_port or imap.DEFAULT_PORTS[obj.imap_tls or "ssl"]
+        if obj.kind == "email":
+            obj.smtp_port = obj.smtp_port or smtp.DEFAULT_PORTS[obj.smtp_tls or "starttls"]
+            obj.smtp_username = obj.smtp_username or obj.email
+            if obj.imap_host:
+                obj.imap_port = obj.imap_port or imap.DEFAULT_PORTS[obj.imap_tls or "ssl"]
         if (obj.max_per_hour or 0) > (obj.max_per_day or 0):
             raise field_error("max_per_hour", "cannot exceed max_per_day")
         obj.credentials = crypto.seal(secrets) if secrets else None
         obj.secrets_set = sorted(secrets)
         if retest:
-            if not creating:  # create tested before touching the database
+            if not creating and obj.kind == "sms":  # create tested before touching the database
+                await check_sms(sms.settings_of(obj, secrets.get("sms_token")))
+            elif not creating:
                 await check_smtp(account_settings(obj))
             obj.last_tested_at, obj.last_test_error = utcnow(), None
         if retest_imap:
@@ -134,10 +163,13 @@ class ConnectedAccountService(CrudService[ConnectedAccount]):
         account = await self.get(ctx, account_id, for_update=True)
         self._check_rights(ctx, account, {})
         try:
-            detail, error = await smtp.test_connection(account_settings(account)), None
-            if (settings := account_imap_settings(account)) is not None:
-                detail = f"{detail}; IMAP {await imap.test_connection(settings)}"
-        except (smtp.SmtpFailure, imap.ImapFailure) as exc:
+            if account.kind == "sms":
+                detail, error = await sms.test_connection(sms.settings_of(account)), None
+            else:
+                detail, error = await smtp.test_connection(account_settings(account)), None
+                if (settings := account_imap_settings(account)) is not None:
+                    detail = f"{detail}; IMAP {await imap.test_connection(settings)}"
+        except (smtp.SmtpFailure, imap.ImapFailure, sms.SmsFailure) as exc:
             detail = error = str(exc)
         account.last_tested_at, account.last_test_error = utcnow(), error
         await ctx.session.flush()

@@ -76,7 +76,8 @@ async def test_connection(settings: SmtpSettings) -> str:
 
 
 def build_message(*, message_id: str, sender: str, display_name: str | None, to: list[str], cc: list[str],
-                  subject: str | None, body_text: str | None, body_html: str | None, date: str) -> EmailMessage:
+                  subject: str | None, body_text: str | None, body_html: str | None, date: str,
+                  list_unsubscribe: str | None = None) -> EmailMessage:
     message = EmailMessage(policy=SMTP_POLICY)
     message["Message-ID"] = message_id
     message["Date"] = date
@@ -86,6 +87,10 @@ def build_message(*, message_id: str, sender: str, display_name: str | None, to:
     if cc:
         message["Cc"] = ", ".join(cc)
     message["Subject"] = subject or ""
+    if list_unsubscribe:  # RFC 2369 links, and RFC 8058: a POST to the https one unsubscribes in one click
+        message["List-Unsubscribe"] = list_unsubscribe
+        if "<http" in list_unsubscribe:
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(body_text or "")
     if body_html:
         message.add_alternative(body_html, subtype="html")
