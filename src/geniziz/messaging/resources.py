@@ -11,7 +11,7 @@ from geniziz.messaging import (
     jobs,  # noqa: F401 - the email.send job
     sms,  # noqa: F401 - an SMS entering the outbox queues its send; the sms.send job
 )
-from geniziz.messaging.conversations import ConversationService
+from geniziz.messaging.conversations import CONVERSATIONS
 from geniziz.messaging import schemas as s
 from geniziz.messaging.service import ConnectedAccountService, EmailTemplateService
 from geniziz.messaging.suppression import UNSUBSCRIBED
@@ -59,7 +59,7 @@ class ConversationResource(Resource):
 
 
 conversation = register(ConversationResource(
-    name="conversation", title="Conversation", service=ConversationService(),
+    name="conversation", title="Conversation", service=CONVERSATIONS,
     read_schema=s.ConversationRead, detail_schema=s.ConversationDetail, create_schema=s.ConversationCreate,
     update_schema=s.ConversationUpdate, filters=s.ConversationFilters,
     description="Threads of email, SMS and note activities with a contact, latest message first. Getting one "
