@@ -189,6 +189,9 @@ async def attach(ctx: Ctx, activity: Activity) -> Conversation | None:
     if await ctx.session.scalar(select(ConversationMessage.id).where(ConversationMessage.activity_id == activity.id)):
         return None
     inbound = activity.direction == "inbound"
+    if inbound and activity.contact_id and not _TARGET.get():
+        # One at a time per contact: two replies at once must not start two conversations.
+        await ctx.session.get(Contact, activity.contact_id, with_for_update=True)
     conversation_id = _TARGET.get() or (None if activity.type == "note" else await _find(ctx, activity))
     conversation = await _locked(ctx, conversation_id) if conversation_id else None
     if conversation is None:
