@@ -149,7 +149,7 @@ class SmsProvider:
         """An SMS connected account of `api`'s caller on this provider."""
         return api.create("connected_account", **{"kind": "sms", "sms_base_url": self.base_url,
                                                   "sms_account_sid": SID, "sms_token": TOKEN,
-                                                  "phone_numbers": [NUMBER], **body})
+                                                  "phone_numbers": [NUMBER], "min_gap_seconds": 0, **body})
 
     def webhook(self, server_url: str, account_id: str, token: str = TOKEN, **form: str) -> httpx.Response:
         """An inbound SMS posted to Geniziz as Twilio posts it: form-encoded, signed with the auth token."""

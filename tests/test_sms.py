@@ -138,6 +138,19 @@ def test_a_busy_provider_is_retried_and_a_scheduled_sms_waits(sms_server: Server
     api.close()
 
 
+def test_sends_over_an_accounts_limits_wait(sms_server: Server, provider: SmsProvider) -> None:
+    api = new_workspace(sms_server)
+    provider.account(api, max_per_hour=1)
+    first = outbox(api)
+    assert wait_sms(api, first["id"], "sent", "error")["status"] == "sent"
+    waiting = outbox(api)
+    jobs = wait_until(lambda: len(j := api.ok("GET", "/job/", params={"owner_id": waiting["id"]})["data"]) == 2 and j,
+                      what="the send to be re-scheduled")
+    assert {job["status"] for job in jobs} == {"queued", "succeeded"}
+    assert sms_of(api, waiting["id"])["status"] == "outbox" and len(provider.sent) == 1
+    api.close()
+
+
 def test_a_permanent_refusal_ends_in_error(sms_server: Server, provider: SmsProvider) -> None:
     api = new_workspace(sms_server)
     provider.account(api)

@@ -13,7 +13,7 @@ from geniziz.messaging import (
     sync,  # noqa: F401 - the IMAP sync jobs
     sms,  # noqa: F401 - an SMS entering the outbox queues its send; the sms.send job
 )
-from geniziz.messaging.conversations import ConversationService
+from geniziz.messaging.conversations import CONVERSATIONS
 from geniziz.messaging import schemas as s
 from geniziz.messaging.service import ConnectedAccountService, EmailTemplateService
 from geniziz.messaging.suppression import UNSUBSCRIBED
@@ -61,7 +61,7 @@ class ConversationResource(Resource):
 
 
 conversation = register(ConversationResource(
-    name="conversation", title="Conversation", service=ConversationService(),
+    name="conversation", title="Conversation", service=CONVERSATIONS,
     read_schema=s.ConversationRead, detail_schema=s.ConversationDetail, create_schema=s.ConversationCreate,
     update_schema=s.ConversationUpdate, filters=s.ConversationFilters,
     description="Threads of email, SMS and note activities with a contact, latest message first. Getting one "

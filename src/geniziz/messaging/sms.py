@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -161,6 +162,26 @@ async def queue_sms(ctx: Ctx, message: Any, data: dict[str, Any], old: str | Non
                   run_at=run_at, idempotency_key=key, owner=("activity", message.id))
 
 
+async def limits_wait(ctx: Ctx, account: ConnectedAccount) -> datetime | None:
+    """When the account may send its next SMS, if not now: the account's limits, over its SMS handed off."""
+    now = utcnow()
+    sent = list(await ctx.session.scalars(
+        select(SmsDelivery.date_handed_off).where(SmsDelivery.account_id == account.id,
+                                                  SmsDelivery.direction == "outbound",
+                                                  SmsDelivery.date_handed_off > now - timedelta(days=1))
+        .order_by(SmsDelivery.date_handed_off.desc())))
+    waits = []
+    if len(sent) >= account.max_per_day:
+        waits.append(sent[account.max_per_day - 1] + timedelta(days=1))
+    in_hour = [at for at in sent if at > now - timedelta(hours=1)]
+    if len(in_hour) >= account.max_per_hour:
+        waits.append(in_hour[account.max_per_hour - 1] + timedelta(hours=1))
+    if sent and account.min_gap_seconds:
+        waits.append(sent[0] + timedelta(seconds=account.min_gap_seconds))
+    due = max(waits, default=now)
+    return due if due > now else None
+
+
 # --- sending --------------------------------------------------------------------------------------------
 def _set(activity: Activity, status: str, **fields: Any) -> None:
     activity.status = status
@@ -193,10 +214,15 @@ async def send_sms(ctx: Ctx, job: Job) -> dict[str, Any]:
         return {"outcome": delivery.state}
     if activity.status not in QUEUED:
         return {"skipped": f"the SMS is {activity.status}"}
-    account = await ctx.session.get(ConnectedAccount, job.payload["account_id"])
+    account = (await ctx.session.scalars(select(ConnectedAccount).where(  # locked: limits count one send at a time
+        ConnectedAccount.id == job.payload["account_id"]).with_for_update())).first()
     if account is None:
         _set(activity, "error", send_error="its connected account was deleted")
         return {"error": "no account"}
+    if until := await limits_wait(ctx, account):  # over the account's limits: the send waits, never dropped
+        await enqueue(ctx, SEND_JOB, job.payload, run_at=until, owner=("activity", activity.id),
+                      idempotency_key=f"{key}@{until.isoformat()}")
+        return {"waiting_until": until.isoformat()}
     data = activity.data or {}
     settings = settings_of(account)
     # 2. The hand-off, committed before the call: from here on, never twice.
