@@ -115,6 +115,9 @@ class ActivityService(CrudService[Activity]):
     async def prepare(self, ctx: Ctx, obj: Activity, data: dict[str, Any], *, creating: bool) -> None:
         """The type's rules: validate and derive fields in `data` before it is stored."""
 
+    async def after_create(self, ctx: Ctx, obj: Activity) -> None:
+        await events.emit(ctx, "activity.created", activity=obj)  # e.g. a meeting stops sequences
+
 
 # --- types ------------------------------------------------------------------------------------------
 class NoteService(ActivityService):
