@@ -68,6 +68,10 @@ class SequenceService(CrudService[Sequence]):
             data["steps"] = [_clean(step) for step in data["steps"]]
         reschedule = not creating and bool({"steps", "timezone", "schedule", "holidays"} & data.keys())
         await super().apply(ctx, obj, data, creating=creating)
+        try:
+            next_run(utcnow(), timedelta(0), schedule_of(obj))
+        except ValueError as exc:
+            raise field_error("schedule" if obj.schedule else "holidays", str(exc)) from None
         if reschedule:
             await ctx.session.flush()
             await reschedule_all(ctx, obj)
