@@ -155,3 +155,20 @@ def _smtp():  # type: ignore[no-untyped-def]
     from tests.smtp_server import shared  # a real SMTP server: accounts are tested when created
 
     return shared()
+
+
+# --- sequences ------------------------------------------------------------------------------------------
+def make_sequence(api: Api, **body: object) -> dict:
+    """A sequence of one task step an hour after enrolment (no email: no connected account needed)."""
+    return api.create("sequence", **{"name": f"Outreach {secrets.token_hex(3)}",
+                                     "steps": [{"type": "task", "text": "Research", "delay_seconds": 3600}], **body})
+
+
+def make_sequence_subscription(api: Api, **body: object) -> dict:
+    sequence_id = body.pop("sequence_id", None) or make_sequence(api)["id"]
+    contact_id = body.pop("contact_id", None) or make_contact(api)["id"]
+    return api.create("sequence_subscription", sequence_id=sequence_id, contact_id=contact_id, **body)
+
+
+FACTORIES["sequence"] = lambda api: (make_sequence(api)["id"], None)
+FACTORIES["sequence_subscription"] = lambda api: (make_sequence_subscription(api)["id"], None)
