@@ -253,7 +253,8 @@ class SubscriptionService(CrudService[SequenceSubscription]):
         if status == "paused":
             if data.get("paused_until") is not None and data["paused_until"] <= utcnow():
                 raise field_error("paused_until", "must be in the future")
-            await pause(ctx, sub, "manual", data.get("paused_until"))
+            if sub.status != "paused" or data.get("paused_until") != sub.paused_until:  # a repeat changes nothing
+                await pause(ctx, sub, "manual", data.get("paused_until"))
         elif status == "active" and sub.status != "active":
             await resume(ctx, sub)
         sub.date_updated, sub.updated_by = utcnow(), ctx.user_id
