@@ -442,3 +442,47 @@ def _server_env(server: Server) -> dict[str, str]:
     from tests.conftest import SECRET_KEY
 
     return {"GENIZIZ_SECRET_KEY": SECRET_KEY}
+
+
+def test_a_runner_that_died_mid_claim_is_taken_over_after_its_lease_and_fenced_out(sapi: Api) -> None:
+    """A claim whose runner died (next_step_at pushed by the lease, claimed_by naming it) comes due again
+    when the lease ends; the live engine runs the step once, and the dead runner, if it came back, is refused."""
+    import asyncio
+
+    from sqlalchemy import update
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from geniziz.db import Database, WorkspaceSession
+    from geniziz.sequences import engine
+    from geniziz.sequences.models import SequenceSubscription
+
+    seq = sequence(sapi, {"type": "task", "text": "Once", "delay_seconds": HOUR})
+    person = contact(sapi)
+    sub = enrol(sapi, seq, person)
+    lease_end = datetime.now(UTC) + timedelta(seconds=2)
+
+    async def in_db(work: Any) -> Any:
+        db = Database(sapi.database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    async def die_mid_claim(db: Database) -> None:
+        async with db.system_session(write=True) as session:
+            await session.execute(update(SequenceSubscription).where(SequenceSubscription.id == sub["id"])
+                                  .values(claimed_by="dead", next_step_at=lease_end))
+            await session.commit()
+
+    asyncio.run(in_db(die_mid_claim))
+    assert sub_of(sapi, sub["id"])["step_index"] == 0
+    done = wait_sub(sapi, sub["id"], "finished")
+    assert datetime.fromisoformat(done["last_step_at"].replace("Z", "+00:00")) >= lease_end
+    assert len(sapi.ok("GET", "/task/", params={"lead_id": person["lead_id"]})["data"]) == 1
+
+    async def dead_runner_returns(db: Database) -> Any:
+        maker = async_sessionmaker(db.write_engine, expire_on_commit=False, sync_session_class=WorkspaceSession)
+        return await engine.run_one(maker, "dead", sub["id"], sapi.org_id)
+
+    assert asyncio.run(in_db(dead_runner_returns)) is None
+    assert [e["kind"] for e in history(sapi, sub["id"])] == ["enrolled", "step", "finished"]
