@@ -415,7 +415,7 @@ def test_two_workers_race_and_no_step_runs_twice(seq_server: Server, smtp: SmtpS
                                 stdout=open(tmp_path / f"w{i}.log", "wb"), stderr=subprocess.STDOUT)
                for i in range(2)]
     try:
-        people = [contact(api, email=f"race{i}@buyer.example") for i in range(30)]
+        people = [contact(api, email=f"race{i}@buyer.example") for i in range(16)]
         subs = [enrol(api, seq, p, sender_account_id=account["id"]) for p in people]
         wait_until(lambda: all(s["status"] == "finished" for s in api.ok(
             "GET", "/sequence_subscription/", params={"sequence_id": seq["id"]})["data"]), 120, "every subscription")
