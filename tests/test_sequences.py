@@ -486,3 +486,26 @@ def test_a_runner_that_died_mid_claim_is_taken_over_after_its_lease_and_fenced_o
 
     assert asyncio.run(in_db(dead_runner_returns)) is None
     assert [e["kind"] for e in history(sapi, sub["id"])] == ["enrolled", "step", "finished"]
+
+
+def test_the_suppression_list_stops_and_refuses_email_sequences(sapi: Api, smtp: SmtpServer) -> None:
+    """Through the real suppression list (/unsubscribed_email/, the messaging lead's change) once it is there."""
+    if sapi.get("/unsubscribed_email/").status_code == 404:
+        pytest.skip("the suppression list (/unsubscribed_email/) is not in this build yet")
+    smtp.account(sapi)
+    mail = sequence(sapi, {"type": "email", "template_id": template(sapi), "delay_seconds": HOUR})
+    mixed = sequence(sapi, {"type": "task", "text": "Research"},
+                     {"type": "email", "template_id": template(sapi), "delay_seconds": 1},
+                     {"type": "task", "text": "Call", "delay_seconds": 1})
+    person = contact(sapi, email="gone@buyer.example")
+    sub = enrol(sapi, mail, person)
+    sapi.create("unsubscribed_email", email="Gone@Buyer.example")
+    assert sub_of(sapi, sub["id"])["status_reason"] == "unsubscribed"
+    sapi.bad("POST", "/sequence_subscription/", "contact_id", json={"sequence_id": mail["id"],
+                                                                    "contact_id": person["id"]})
+    # Enrolled before, in a sequence whose email steps come later: the engine skips them, the rest runs.
+    other = contact(sapi, email="later-gone@buyer.example")
+    sub = enrol(sapi, mixed, other)
+    wait_sub(sapi, sub["id"], "active", step_index=1)
+    sapi.create("unsubscribed_email", email="later-gone@buyer.example")
+    assert sub_of(sapi, sub["id"])["status_reason"] == "unsubscribed"  # email steps were left: it stops
