@@ -169,7 +169,7 @@ async def run(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(0.5)
         async with db.system_session() as session:
-            rows = (await session.execute(select(Sub.id, Sub.last_step_at).where(Sub.id.in_(picked)))).tuples()
+            rows = (await session.execute(select(Sub.id, Sub.last_step_at).where(Sub.id.in_(picked)))).all()
             lags = sorted((at - due_at[sub_id]).total_seconds() for sub_id, at in rows if at is not None)
         if lags:
             q = statistics.quantiles(lags, n=20) if len(lags) > 1 else [lags[0]] * 19
