@@ -190,3 +190,19 @@ FACTORIES.update({
 
 # --- conversations (messaging)
 FACTORIES["conversation"] = lambda api: (api.create("conversation", contact_id=make_contact(api)["id"])["id"], None)
+
+# --- sequences ------------------------------------------------------------------------------------------
+def make_sequence(api: Api, **body: object) -> dict:
+    """A sequence of one task step an hour after enrolment (no email: no connected account needed)."""
+    return api.create("sequence", **{"name": f"Outreach {secrets.token_hex(3)}",
+                                     "steps": [{"type": "task", "text": "Research", "delay_seconds": 3600}], **body})
+
+
+def make_sequence_subscription(api: Api, **body: object) -> dict:
+    sequence_id = body.pop("sequence_id", None) or make_sequence(api)["id"]
+    contact_id = body.pop("contact_id", None) or make_contact(api)["id"]
+    return api.create("sequence_subscription", sequence_id=sequence_id, contact_id=contact_id, **body)
+
+
+FACTORIES["sequence"] = lambda api: (make_sequence(api)["id"], None)
+FACTORIES["sequence_subscription"] = lambda api: (make_sequence_subscription(api)["id"], None)

@@ -361,6 +361,12 @@ def test_references_to_another_workspace_are_refused(api: Api, other: Api) -> No
         ("/task/", {"text": "x", "assigned_to": api.user_id}, "assigned_to"),
         ("/status/opportunity/", {"label": "x", "pipeline_id": pipeline}, "pipeline_id"),
         ("/api_key/", {"name": "x", "user_id": api.user_id}, "user_id"),
+        ("/sequence/", {"name": "x", "goal_status_id": lead_status}, "goal_status_id"),
+        ("/sequence/", {"name": "x", "steps": [{"type": "assign_user", "user_id": api.user_id}]}, "steps.0.user_id"),
+        ("/sequence_subscription/", {"sequence_id": FACTORIES["sequence"](other)[0], "contact_id": contact["id"]},
+         "contact_id"),
+        ("/sequence_subscription/", {"sequence_id": FACTORIES["sequence"](api)[0],
+                                     "contact_id": make_contact(other, lead_id=own_lead["id"])["id"]}, "sequence_id"),
     ]
     before = {path: other.ok("GET", path)["data"] for path in {c[0] for c in cases}}
     for path, body, field in cases:

@@ -305,6 +305,23 @@ def rest_conversation_messages(c: Clients) -> None:
     got = c.api.ok("GET", f"/conversation/{thread['id']}/")
     assert got["n_messages"] == len(got["messages"]) == N
 
+def rest_enrol_once(c: Clients) -> None:
+    from tests.factories import make_sequence
+
+    sequence, contact = make_sequence(c.api), make_contact(c.api)
+    body = {"sequence_id": sequence["id"], "contact_id": contact["id"]}
+    one_winner(burst([lambda: c.api.post("/sequence_subscription/", json=body) for _ in range(N)]), 201, 400,
+               "contact_id")
+    subscription = c.api.ok("GET", "/sequence_subscription/", params={"contact_id": contact["id"]})["data"]
+    assert len(subscription) == 1
+    # Pauses and resumes at once: each is applied under the row's lock; the history has one line per change.
+    path = f"/sequence_subscription/{subscription[0]['id']}/"
+    answers = burst([lambda i=i: c.api.put(path, json={"status": "paused" if i % 2 else "active"}) for i in range(N)])
+    assert statuses(answers) == [200] * N
+    history = c.api.ok("GET", f"{path}history/")["data"]
+    final = c.api.ok("GET", path)["status"]
+    assert (history[-1]["kind"] == "paused") is (final == "paused")
+
 
 # The races, each with the write paths it covers ("surface METHOD path" or "mcp tool").
 RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
@@ -333,6 +350,8 @@ RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     mcp_children_of_a_deleted_lead: ("mcp create_record", "mcp delete_record"),
     mcp_complete_task: ("mcp complete_task",),
     rest_conversation_messages: ("rest POST /conversation/{id}/message/", "rest PUT /conversation/{id}/"),
+
+    rest_enrol_once: ("rest POST /sequence_subscription/", "rest PUT /sequence_subscription/{id}/"),
 }
 # Write routes and tools that need no race of their own, with the reason.
 EXCUSED = {

@@ -196,7 +196,7 @@ def test_opportunity_funnels_and_sales(api: Api, pipeline: dict[str, Any]) -> No
     (month,) = sales["won_by_month"]
     assert month["count"] == 2 and month["value"] == 120_000
     assert sales["stage_conversion"] == body["pipelines"]
-    assert sales["workflow_performance"] == []
+    assert sales["workflow_performance"] == []  # no sequences in this workspace
     leader, second = sales["leaderboard"]  # by won value
     assert (leader["user_id"], leader["opportunities.won.value.sum"], leader["opportunities.created.count"]) == \
         (pipeline["member"].user_id, 70_000, 1)

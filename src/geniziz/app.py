@@ -43,6 +43,7 @@ DOMAINS = [
     "geniziz.reports",
     "geniziz.messaging",
     "geniziz.custom",
+    "geniziz.sequences",
 ]
 # Models that no resource declares but the schema needs.
 MODEL_MODULES = ["geniziz.integrations.models"]

@@ -118,7 +118,7 @@ class ActivityService(CustomValues, CrudService[Activity]):
         """The type's rules: validate and derive fields in `data` before it is stored."""
 
     async def after_create(self, ctx: Ctx, obj: Activity) -> None:
-        await events.emit(ctx, "activity.created", activity=obj)  # flushed: other domains may reference it
+        await events.emit(ctx, "activity.created", activity=obj)  # flushed: conversations link it, a meeting stops sequences
 
 
 # --- types ------------------------------------------------------------------------------------------

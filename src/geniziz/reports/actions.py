@@ -62,7 +62,7 @@ report("report_calls_funnel", "/report/calls_funnel/", schemas.CallsFunnelArgs, 
        rows=lambda body: [*body["users"], body["total"]])
 report("report_sales", "/report/sales/", schemas.PipelineArgs, schemas.SalesReport, service.sales_report,
        title="Won revenue by month, stage conversion, forecast and leaderboard",
-       description="workflow_performance stays empty until sequences exist." + PERIOD, rows=_sales)
+       description="workflow_performance: per sequence and step." + PERIOD, rows=_sales)
 
 
 async def _lead_changes(ctx: Ctx, args: schemas.StatusChangeArgs) -> dict[str, Any]:

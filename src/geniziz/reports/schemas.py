@@ -160,7 +160,9 @@ class SalesReport(ReadModel):
     stage_conversion: list[PipelineFunnel]
     forecast: list[dict[str, Any]] = Field(description="Open opportunities by expected close month.")
     leaderboard: list[dict[str, Any]]
-    workflow_performance: list[dict[str, Any]] = Field(description="Per sequence; empty until sequences exist.")
+    workflow_performance: list[dict[str, Any]] = Field(description=(
+        "Per sequence (and per step): enrolled, sent, replied, bounced and finished (by reason) in the period; "
+        "active, paused and error now."))
 
 
 class StatusChangeRow(ReadModel):

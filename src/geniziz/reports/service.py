@@ -22,6 +22,7 @@ from geniziz.messaging.models import EmailTemplate
 from geniziz.opportunities.models import Opportunity
 from geniziz.reports import schemas
 from geniziz.reports.periods import Period, bucket_key, month_of, relative_dates, seconds_between
+from geniziz.sequences.report import workflow_performance
 from geniziz.statuses.models import Pipeline, Status
 
 MAX_DAYS = 3660
@@ -419,7 +420,7 @@ async def sales_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
                       "weighted_value": weighted(forecast.get(m, (0, 0, 0))[2])} for m in months],
         "leaderboard": sorted(board["rows"], key=lambda r: (-r["opportunities.won.value.sum"],
                                                            -r["opportunities.won.count"])),
-        "workflow_performance": [],  # per sequence, once sequences exist (issue 12): nothing to count yet
+        "workflow_performance": await workflow_performance(ctx, scope.period.within, scope.only),
     }
 
 
