@@ -91,7 +91,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_mailing_export_member_organization_id'), ['organization_id'], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table('mailing_export_member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_mailing_export_member_organization_id'))
