@@ -63,21 +63,24 @@ def add_contacts(api: Api, count: int, *, bad: int = 0, prefix: str | None = Non
     emails = [f"{prefix}.{i}@{BAD_DOMAIN if i < bad else 'buyer.example'}" for i in range(count)]
 
     async def insert() -> None:
+        from geniziz.app import load_domains
         from geniziz.contacts.models import Contact
         from geniziz.leads.models import Lead
+
+        load_domains()  # every model mapped, for the foreign keys the rows name
 
         db = Database(api.database_url)
         try:
             async with db.unit(api.org_id, write=True) as session:
-                for start in range(0, count, 50):
-                    lead = Lead(id=new_id("lead"), organization_id=api.org_id, name=f"Company {prefix} {start}",
-                                status_id=status_id, owner_id=api.user_id, emails=[], phones=[], addresses=[],
-                                search_text="")
-                    session.add(lead)
-                    for i, email in enumerate(emails[start:start + 50]):
-                        session.add(Contact(id=new_id("cont"), organization_id=api.org_id, lead_id=lead.id,
-                                            name=f"Person{start + i} Example", emails=[{"email": email, "type": "office"}],
-                                            phones=[], urls=[], email_keys=f"|{email}|", phone_keys="|"))
+                leads = {start: Lead(id=new_id("lead"), organization_id=api.org_id, name=f"Company {prefix} {start}",
+                                     status_id=status_id, owner_id=api.user_id, emails=[], phones=[], addresses=[],
+                                     search_text="") for start in range(0, count, 50)}
+                session.add_all(leads.values())
+                await session.flush()  # the leads first: contacts name them
+                session.add_all([Contact(id=new_id("cont"), organization_id=api.org_id, lead_id=leads[i - i % 50].id,
+                                         name=f"Person{i} Example", emails=[{"email": email, "type": "office"}],
+                                         phones=[], urls=[], email_keys=f"|{email}|", phone_keys="|")
+                                 for i, email in enumerate(emails)])
         finally:
             await db.dispose()
 
@@ -181,7 +184,8 @@ def test_the_dry_run_count_follows_the_filters_and_leaves_out_unsubscribed_and_a
     ws.create("unsubscribed_email", email="gone@a.example")
 
     everyone = export(ws, "mailchimp", name="Everyone")
-    assert everyone["total"] == 4 and everyone["status"] in ("queued", "running", "done")  # ann, bob, cy + none twice
+    # ann, bob and cy: one address once (ann is at both leads), none without an address or unsubscribed.
+    assert everyone["total"] == 3 and everyone["status"] in ("queued", "running", "done")
     assert export(ws, "mailchimp", filters={"status_ids": [hot]})["total"] == 2
     assert export(ws, "mailchimp", filters={"status_ids": [cold]})["total"] == 2
     assert export(ws, "mailchimp", filters={"lead_ids": [lead_b["id"]]})["total"] == 2
@@ -192,11 +196,9 @@ def test_the_dry_run_count_follows_the_filters_and_leaves_out_unsubscribed_and_a
     assert empty["total"] == 0 and empty["status"] == "done"
 
     done = wait_export(ws, everyone["id"], "done")
-    assert (done["pushed"], done["failed"], done["skipped"]) == (4, 0, 0) and done["failures"] == []
+    assert (done["pushed"], done["failed"], done["skipped"]) == (3, 0, 0) and done["failures"] == []
     members = platforms["mailchimp"].members[LISTS["mailchimp"]]
-    assert set(members) == {"ann@a.example", "bob@a.example", "cy@b.example"} | {
-        e for e in members if e.startswith("ann")}
-    assert "gone@a.example" not in members
+    assert set(members) == {"ann@a.example", "bob@a.example", "cy@b.example"}
     assert members["bob@a.example"]["FNAME"] == "Bob" and members["bob@a.example"]["LNAME"] == "Two"
 
     # Bad input names the field; another workspace's IDs are not filters of this one.
