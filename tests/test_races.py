@@ -256,6 +256,16 @@ def mcp_complete_task(c: Clients) -> None:
     assert len(c.api.ok("GET", "/activity/task_completed/", params={"lead_id": task["lead_id"]})["data"]) == 1
 
 
+def rest_mailing_connection_once(c: Clients) -> None:
+    from tests.mailing_platforms import shared
+
+    platforms = shared()
+    body = {"platform": "brevo", "api_key": platforms.keys["brevo"], "base_url": platforms.urls["brevo"]}
+    answers = burst([lambda: c.api.post("/mailing_connection/", json=body) for _ in range(6)])
+    one_winner(answers, 201, 400, "platform")
+    assert len(c.api.ok("GET", "/mailing_connection/", params={"platform": "brevo"})["data"]) == 1
+
+
 # The races, each with the write paths it covers ("surface METHOD path" or "mcp tool").
 RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     genesy_contact_emails: ("genesy PUT /contacts",),
@@ -275,6 +285,7 @@ RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     rest_line_items: ("rest POST /opportunity/{id}/line_item/",),
     rest_contacts_of_one_lead: ("rest POST /contact/",),
     rest_task_completion: ("rest PUT /task/{id}/",),
+    rest_mailing_connection_once: ("rest POST /mailing_connection/",),
     mcp_custom_activity_type_name: ("mcp create_record",),
     mcp_children_of_a_deleted_lead: ("mcp create_record", "mcp delete_record"),
     mcp_complete_task: ("mcp complete_task",),

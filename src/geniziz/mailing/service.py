@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error
@@ -67,7 +68,11 @@ class MailingConnectionService(CrudService[MailingConnection]):
         if taken:
             raise field_error("platform", f"{adapter.title} is already connected ({taken}): update that connection")
         data["account_name"] = account
-        return await super().create(ctx, data)
+        try:
+            async with ctx.session.begin_nested():  # a concurrent connect of the same platform wins
+                return await super().create(ctx, data)
+        except IntegrityError:
+            raise field_error("platform", f"{adapter.title} is already connected: update that connection") from None
 
     async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> MailingConnection:
         ctx.require_admin()
