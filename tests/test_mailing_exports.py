@@ -184,7 +184,7 @@ def test_platforms_list_their_config_and_connections_are_verified_and_write_only
 
     # The lists a UI picks from, as each platform answers (Klaviyo's over two pages).
     for name, expected in (("mailchimp", 2), ("brevo", 2), ("klaviyo", 3)):
-        audiences = ws.ok("GET", f"/mailing_export/platforms/{name}/audiences/")["data"]
+        audiences = ws.ok("GET", f"/mailing_connection/{connections[name]['id']}/audiences/")["data"]
         assert len(audiences) == expected and LISTS[name] in {a["id"] for a in audiences}, audiences
 
 
@@ -372,7 +372,8 @@ def test_exports_are_listed_filtered_and_invisible_to_another_workspace(ws: Api,
         assert not any(p["connected"] for p in other.ok("GET", "/mailing_export/platforms/")["data"])
         other.bad("POST", "/mailing_export/", "platform", json={"platform": "mailchimp",
                                                                 "config": {"list_id": LISTS["mailchimp"]}})
-        other.bad("GET", "/mailing_export/platforms/mailchimp/audiences/", "platform")
+        mine = ws.ok("GET", "/mailing_connection/", params={"platform": "mailchimp"})["data"][0]["id"]
+        other.bad("GET", f"/mailing_connection/{mine}/audiences/", status=404)
     finally:
         other.close()
 

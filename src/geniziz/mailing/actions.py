@@ -11,7 +11,7 @@ from geniziz.api.context import Ctx
 from geniziz.api.resource import MAX_LIMIT, parse_fields
 from geniziz.mailing import resources  # noqa: F401 - the resources, declared before the actions
 from geniziz.mailing import service
-from geniziz.mailing.schemas import AudienceList, AudienceRead, Platform, PlatformList, PlatformRead
+from geniziz.mailing.schemas import AudienceList, AudienceRead, PlatformList, PlatformRead
 
 
 class PageArgs(Args):
@@ -42,16 +42,16 @@ register_action(Action(
 
 
 class AudienceArgs(PageArgs):
-    platform: Platform = Field(description="mailchimp, brevo or klaviyo.", examples=["mailchimp"])
+    connection_id: str = Field(description="The mailing connection's ID (connection_id in the platforms list).")
 
 
 async def _audiences(ctx: Ctx, args: AudienceArgs) -> dict[str, Any]:
-    rows = [AudienceRead.model_validate(row).model_dump() for row in await service.audiences(ctx, args.platform)]
+    rows = [AudienceRead.model_validate(row).model_dump() for row in await service.audiences(ctx, args.connection_id)]
     return _page(rows, args, AudienceRead)
 
 
 register_action(Action(
-    name="mailing_export_audiences", method="GET", path="/mailing_export/platforms/{platform}/audiences/",
+    name="mailing_connection_audiences", method="GET", path="/mailing_connection/{connection_id}/audiences/",
     input=AudienceArgs, output=AudienceList, scope=Scope.READ, rate_group="heavy", tag="Mailing export",
     run=_audiences, title="A connected platform's lists",
     description="The lists (audiences) an export can push into, as the platform answers now: id (config.list_id), "

@@ -67,7 +67,7 @@ class ExportFilters(WriteModel):
 class ExportConfig(WriteModel):
     list_id: Annotated[str, Field(min_length=1, max_length=100)] = Field(
         description="The platform's list (audience) to add or update the contacts in; see "
-                    "/mailing_export/platforms/{platform}/audiences/.")
+                    "/mailing_connection/{connection_id}/audiences/.")
     fields: Annotated[dict[FieldName, Source], Field(max_length=50)] = Field(
         {}, description="Extra platform fields and where each takes its value from, e.g. "
                         "{\"COMPANY\": \"lead.name\"} (a Mailchimp merge tag, a Brevo attribute, a Klaviyo property).")

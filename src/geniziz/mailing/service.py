@@ -130,16 +130,16 @@ def config_fields(adapter: Adapter) -> list[dict[str, Any]]:
     return fields
 
 
-async def audiences(ctx: Ctx, platform: str) -> list[dict[str, Any]]:
-    record = await connected(ctx, platform)
-    conn = connection_of(record)
+async def audiences(ctx: Ctx, connection_id: str) -> list[dict[str, Any]]:
+    record = await CONNECTIONS.get(ctx, connection_id)
+    platform, conn = record.platform, connection_of(record)
     await ctx.session.commit()  # read only: no SQLite lock held while the platform answers
     try:
         return await PLATFORMS[platform].audiences(conn)
     except outbound.RateLimited as exc:
         raise APIError(429, f"{PLATFORMS[platform].title} is rate limiting: try again in {exc.wait:g} s") from None
     except (outbound.PlatformError, outbound.HostRefused) as exc:
-        raise APIError(400, f"{PLATFORMS[platform].title} answered: {exc}", {"platform": str(exc)}) from None
+        raise APIError(400, f"{PLATFORMS[platform].title} answered: {exc}", {"connection_id": str(exc)}) from None
 
 
 # --- the audience -----------------------------------------------------------------------------------
