@@ -188,9 +188,6 @@ class MailingExportService(CrudService[MailingExport]):
     prefix = "mexp"
     label = "mailing export"
 
-    def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
-        return super().filter(ctx, query, filters)
-
     async def get(self, ctx: Ctx, record_id: str, *, for_update: bool = False, refresh: bool = False) -> MailingExport:
         export = await super().get(ctx, record_id, for_update=for_update, refresh=refresh)
         if not for_update:  # a read: with the contacts that were not pushed, and why
