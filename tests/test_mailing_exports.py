@@ -393,3 +393,18 @@ def test_an_agent_lists_platforms_and_exports_and_starts_one(ws: Api, platforms:
     listed = reader.call("list_records", resource="mailing_export")
     assert [e["id"] for e in listed["data"]] == [created["id"]]
     assert wait_export(ws, created["id"], "done")["pushed"] == 4
+
+
+def test_a_rate_limit_hint_is_read_as_each_platform_sends_it() -> None:
+    import httpx
+
+    from geniziz.mailing.outbound import MAX_WAIT, retry_after
+
+    def hint(**headers: str) -> float:
+        return retry_after(httpx.Response(429, headers=headers))
+
+    assert hint(**{"Retry-After": "3"}) == 3.0  # Mailchimp, Klaviyo: seconds
+    assert hint(**{"x-sib-ratelimit-reset": "1.5"}) == 1.5  # Brevo: seconds until the window resets
+    assert hint(**{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # an HTTP date already past
+    assert hint(**{"Retry-After": "86400"}) == MAX_WAIT and hint(**{"Retry-After": "-5"}) == 0.0
+    assert hint(**{"Retry-After": "soon"}) == hint() == 10.0  # unreadable or absent: a default wait
