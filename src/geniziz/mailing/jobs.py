@@ -137,7 +137,7 @@ async def export_step(ctx: Ctx, job: Job) -> dict[str, Any]:
                 return {"skipped": len(skips)}
             _finish(export, "done")
             return {"done": True, "pushed": export.pushed, "failed": export.failed}
-    export_id, list_id, options = export.id, export.config["list_id"], export.config
+    list_id, options = export.config["list_id"], export.config
     await ctx.session.commit()  # let SQLite's writer go while the platform answers
 
     # 2. The call.
@@ -145,7 +145,7 @@ async def export_step(ctx: Ctx, job: Job) -> dict[str, Any]:
         if batch is not None:
             outcome: Pushed | Polled = await adapter.poll(conn, batch)
         else:
-            outcome = await adapter.push(conn, list_id, people, options, f"{export_id}:{job.payload['step']}")
+            outcome = await adapter.push(conn, list_id, people, options)
     except outbound.RateLimited as exc:
         export = await _load(ctx, job)
         if export is not None:

@@ -70,8 +70,9 @@ class Adapter:
         """The lists an export can push into: ``{"id", "name", "member_count"}``."""
         raise NotImplementedError
 
-    async def push(self, conn: Connection, list_id: str, people: list[Person], options: dict[str, Any],
-                   dedup_key: str) -> Pushed:
+    async def push(self, conn: Connection, list_id: str, people: list[Person], options: dict[str, Any]) -> Pushed:
+        """Add or update ``people`` in the list, by address (an upsert: none of these platforms takes an
+        idempotency key, and a repeat of a push changes nothing)."""
         raise NotImplementedError
 
     async def poll(self, conn: Connection, job_id: str) -> Polled:

@@ -50,8 +50,7 @@ class Brevo(Adapter):
                 break
         return lists
 
-    async def push(self, conn: Connection, list_id: str, people: list[Person], options: dict[str, Any],
-                   dedup_key: str) -> Pushed:
+    async def push(self, conn: Connection, list_id: str, people: list[Person], options: dict[str, Any]) -> Pushed:
         rows = []
         for person in people:
             attributes = {"FIRSTNAME": person.first_name, "LASTNAME": person.last_name, "COMPANY": person.company,

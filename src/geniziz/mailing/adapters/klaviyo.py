@@ -67,8 +67,7 @@ class Klaviyo(Adapter):
         return [{"id": item["id"], "name": (item.get("attributes") or {}).get("name"), "member_count": None}
                 for item in await self._get_all(conn, "/api/lists")]
 
-    async def push(self, conn: Connection, list_id: str, people: list[Person], options: dict[str, Any],
-                   dedup_key: str) -> Pushed:
+    async def push(self, conn: Connection, list_id: str, people: list[Person], options: dict[str, Any]) -> Pushed:
         profiles = []
         for person in people:
             attributes: dict[str, Any] = {"email": person.email, "first_name": person.first_name,

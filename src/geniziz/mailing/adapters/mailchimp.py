@@ -50,8 +50,7 @@ class Mailchimp(Adapter):
         return [{"id": item["id"], "name": item.get("name"), "member_count": (item.get("stats") or {}).get("member_count")}
                 for item in body.get("lists") or []]
 
-    async def push(self, conn: Connection, list_id: str, people: list[Person], options: dict[str, Any],
-                   dedup_key: str) -> Pushed:
+    async def push(self, conn: Connection, list_id: str, people: list[Person], options: dict[str, Any]) -> Pushed:
         status = "pending" if options.get("double_opt_in") else "subscribed"
         members = []
         for person in people:
