@@ -94,6 +94,7 @@ def start_server(database_url: str, log_path: Path, **env: str) -> Server:
         "GENIZIZ_ADMIN_EMAIL": f"admin-{secrets.token_hex(4)}@example.com",
         "GENIZIZ_LOG_LEVEL": "warning",
         "GENIZIZ_SECRET_KEY": SECRET_KEY,
+        "GENIZIZ_ALLOW_PRIVATE_HOSTS": "1",  # outbound integrations reach the tests' local platform doubles
         **env,
     }
     log = open(log_path, "wb")  # noqa: SIM115 - the server writes here until it stops

@@ -150,6 +150,9 @@ FACTORIES: dict[str, Factory] = {
                                               body_text="Hello")["id"], None),
     "unsubscribed_email": lambda api: (api.create("unsubscribed_email", email=f"gone{secrets.token_hex(3)}@x.example")
                                        ["id"], None),
+    # --- mailing exports
+    "mailing_connection": lambda api: (_platforms().connect(api, "mailchimp")["id"], None),
+    "mailing_export": lambda api: (_mailing_export(api), None),
 }
 
 
@@ -206,3 +209,17 @@ def make_sequence_subscription(api: Api, **body: object) -> dict:
 
 FACTORIES["sequence"] = lambda api: (make_sequence(api)["id"], None)
 FACTORIES["sequence_subscription"] = lambda api: (make_sequence_subscription(api)["id"], None)
+
+def _platforms():  # type: ignore[no-untyped-def]
+    from tests.mailing_platforms import shared  # local platform doubles: connections are verified when created
+
+    return shared()
+
+
+def _mailing_export(api: Api) -> str:
+    """An export to Klaviyo (the connection factory takes Mailchimp) of an empty audience: done at once, so no
+    worker changes it while a test compares snapshots."""
+    if not api.ok("GET", "/mailing_connection/", params={"platform": "klaviyo"})["data"]:
+        _platforms().connect(api, "klaviyo")
+    return api.create("mailing_export", platform="klaviyo", config={"list_id": "XyZ123"},
+                      filters={"lead_created_before": "2000-01-01T00:00:00Z"})["id"]

@@ -322,6 +322,15 @@ def rest_enrol_once(c: Clients) -> None:
     final = c.api.ok("GET", path)["status"]
     assert (history[-1]["kind"] == "paused") is (final == "paused")
 
+def rest_mailing_connection_once(c: Clients) -> None:
+    from tests.mailing_platforms import shared
+
+    platforms = shared()
+    body = {"platform": "brevo", "api_key": platforms.keys["brevo"], "base_url": platforms.urls["brevo"]}
+    answers = burst([lambda: c.api.post("/mailing_connection/", json=body) for _ in range(6)])
+    one_winner(answers, 201, 400, "platform")
+    assert len(c.api.ok("GET", "/mailing_connection/", params={"platform": "brevo"})["data"]) == 1
+
 
 # The races, each with the write paths it covers ("surface METHOD path" or "mcp tool").
 RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
@@ -346,11 +355,11 @@ RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     rest_line_items: ("rest POST /opportunity/{id}/line_item/",),
     rest_contacts_of_one_lead: ("rest POST /contact/",),
     rest_task_completion: ("rest PUT /task/{id}/",),
+    rest_mailing_connection_once: ("rest POST /mailing_connection/",),
     mcp_custom_activity_type_name: ("mcp create_record",),
     mcp_children_of_a_deleted_lead: ("mcp create_record", "mcp delete_record"),
     mcp_complete_task: ("mcp complete_task",),
     rest_conversation_messages: ("rest POST /conversation/{id}/message/", "rest PUT /conversation/{id}/"),
-
     rest_enrol_once: ("rest POST /sequence_subscription/", "rest PUT /sequence_subscription/{id}/"),
 }
 # Write routes and tools that need no race of their own, with the reason.

@@ -44,6 +44,7 @@ DOMAINS = [
     "geniziz.messaging",
     "geniziz.custom",
     "geniziz.sequences",
+    "geniziz.mailing",
 ]
 # Models that no resource declares but the schema needs.
 MODEL_MODULES = ["geniziz.integrations.models"]

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     job_modules: str = ""  # comma-separated extra modules declaring job handlers, imported by workers
     log_level: str = "info"
 
+    # Outbound integrations (mailing exports): requests to private, loopback or link-local addresses are
+    # refused unless the operator allows them (a platform double on this machine, an internal proxy).
+    allow_private_hosts: bool = False
+    # How often a platform's asynchronous import (Brevo, Klaviyo) is polled until it completes.
+    mailing_poll_seconds: float = 5.0
+
 
 @lru_cache
 def get_settings() -> Settings:
