@@ -40,6 +40,7 @@ DOMAINS = [
     "geniziz.worker",
     "geniziz.reports",
     "geniziz.messaging",
+    "geniziz.flows",
 ]
 # Models that no resource declares but the schema needs.
 MODEL_MODULES = ["geniziz.integrations.models"]
