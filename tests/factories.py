@@ -155,3 +155,13 @@ def _smtp():  # type: ignore[no-untyped-def]
     from tests.smtp_server import shared  # a real SMTP server: accounts are tested when created
 
     return shared()
+
+
+# --- flows (lead merge and move, import and export)
+def _lead_merge(api: Api) -> tuple[str, str | None]:
+    source, destination = make_lead(api), make_lead(api)
+    api.ok("POST", "/lead/merge/", status=200, json={"source": source["id"], "destination": destination["id"]})
+    return generated(api, "lead_merge", destination["id"])[0]["id"], None
+
+
+FACTORIES["activity/lead_merge"] = _lead_merge

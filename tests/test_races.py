@@ -256,6 +256,24 @@ def mcp_complete_task(c: Clients) -> None:
     assert len(c.api.ok("GET", "/activity/task_completed/", params={"lead_id": task["lead_id"]})["data"]) == 1
 
 
+
+def rest_merges_both_ways(c: Clients) -> None:
+    """Merges of one pair in both directions, with contacts being added to both: one merge wins, the others
+    find a lead gone (400); every contact created is on the lead that remains."""
+    a, b = make_lead(c.api), make_lead(c.api)
+    merges = [lambda i=i: c.api.post("/lead/merge/", json={"source": (a, b)[i % 2]["id"],
+                                                           "destination": (b, a)[i % 2]["id"]}) for i in range(N // 2)]
+    adds = [lambda i=i: c.api.post("/contact/", json={"lead_id": (a, b)[i % 2]["id"], "name": f"C{i}"})
+            for i in range(N // 2)]
+    answers = burst([call for pair in zip(merges, adds, strict=True) for call in pair])
+    merged, added = answers[0::2], answers[1::2]
+    one_winner(merged, 200, 400)
+    survivor = next(answer.body["id"] for answer in merged if answer.status == 200)
+    created = {answer.body["id"] for answer in added if answer.status == 201}
+    assert all(answer.status in (201, 400, 409) for answer in added), [a.body for a in added]
+    on_survivor = {row["id"] for row in c.api.ok("GET", "/contact/", params={"lead_id": survivor})["data"]}
+    assert created == on_survivor
+
 # The races, each with the write paths it covers ("surface METHOD path" or "mcp tool").
 RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     genesy_contact_emails: ("genesy PUT /contacts",),
@@ -275,6 +293,7 @@ RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     rest_line_items: ("rest POST /opportunity/{id}/line_item/",),
     rest_contacts_of_one_lead: ("rest POST /contact/",),
     rest_task_completion: ("rest PUT /task/{id}/",),
+    rest_merges_both_ways: ("rest POST /lead/merge/", "rest POST /contact/"),
     mcp_custom_activity_type_name: ("mcp create_record",),
     mcp_children_of_a_deleted_lead: ("mcp create_record", "mcp delete_record"),
     mcp_complete_task: ("mcp complete_task",),
