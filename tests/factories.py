@@ -165,3 +165,17 @@ def _lead_merge(api: Api) -> tuple[str, str | None]:
 
 
 FACTORIES["activity/lead_merge"] = _lead_merge
+
+
+def _import(api: Api) -> tuple[str, str | None]:
+    """A finished import (on SQLite the server's own worker runs it; on PostgreSQL none does, so it stays
+    queued): either way its record no longer changes while a sweep compares snapshots."""
+    from tests.conftest import BACKEND, wait_until
+
+    started = api.create("import", content=f"Company\nImported {secrets.token_hex(3)}\n")
+    if BACKEND == "sqlite":
+        wait_until(lambda: api.ok("GET", f"/import/{started['id']}/")["status"] == "succeeded", what="an import")
+    return started["id"], None
+
+
+FACTORIES["import"] = _import

@@ -30,7 +30,7 @@ T = TypeVar("T")
 # run_action: the reports (and every other read action without a tool of its own).
 READ_TOOLS = {"describe_resource", "list_records", "get_record", "search", "lead_score", "run_action"}
 SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task", "run_write_action"}
-ALL_TOOLS = SAFE_TOOLS | {"delete_record"}
+ALL_TOOLS = SAFE_TOOLS | {"delete_record", "run_destructive_action"}  # the latter: lead merge and move
 IDENTITY = {"user", "membership", "api_key", "organization", "role", "credential"}
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "tests", "version": "1"}}}
@@ -132,7 +132,7 @@ def test_tools_listed_per_scope(api: Api, scope: str | None, expected: set[str])
     for name, tool in tools.items():
         assert tool.input_schema["type"] == "object" and tool.description, name
         assert tool.annotations.read_only_hint is (name in READ_TOOLS)
-        assert tool.annotations.destructive_hint is (None if name in READ_TOOLS else name == "delete_record")
+        assert tool.annotations.destructive_hint is (None if name in READ_TOOLS else name in ALL_TOOLS - SAFE_TOOLS)
 
 
 def test_the_tool_list_fits_in_an_agents_context(api: Api) -> None:
@@ -182,7 +182,7 @@ def test_describe_resource_answers_for_every_resource(api: Api) -> None:
 
 def test_describe_resource_examples_run(api: Api) -> None:
     """Each example works as given once its placeholder IDs name real records."""
-    mcp = Mcp(api, "write_safe")
+    mcp = Mcp(api, "write_destructive")  # the widest scope, so that destructive actions' examples run too
     ids = {'"lead ID"': f'"{make_lead(api)["id"]}"', '"opportunity ID"': f'"{make_opportunity(api)["id"]}"'}
     ran = []
     for name in mcp.tools()["describe_resource"].input_schema["properties"]["resource"]["enum"]:

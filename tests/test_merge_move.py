@@ -39,19 +39,19 @@ def _sql(database_url: str, *statements: str) -> None:
 
 
 @contextmanager
-def failing(database_url: str, table: str, column: str, when: str) -> Iterator[None]:
-    """A trigger that refuses changing ``column`` of ``table`` rows matching ``when`` (NEW.<col> = ...):
-    a failure late in a merge or move, after earlier tables were already changed."""
+def failing(database_url: str, table: str, event: str, when: str) -> Iterator[None]:
+    """A trigger that refuses ``event`` ("UPDATE OF lead_id", "INSERT") on ``table`` rows matching ``when``
+    (NEW.<col> = ...): a failure late in a merge, move or import, after earlier rows were written."""
     name = f"flows_fail_{secrets.token_hex(3)}"
     if BACKEND == "sqlite":
-        _sql(database_url, f"CREATE TRIGGER {name} BEFORE UPDATE OF {column} ON {table} WHEN {when} "
+        _sql(database_url, f"CREATE TRIGGER {name} BEFORE {event} ON {table} WHEN {when} "
                            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
         drop = [f"DROP TRIGGER IF EXISTS {name}"]
     else:
         _sql(database_url,
              f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure' "
              "USING ERRCODE = 'check_violation'; END $$ LANGUAGE plpgsql",
-             f"CREATE TRIGGER {name} BEFORE UPDATE OF {column} ON {table} FOR EACH ROW WHEN ({when}) "
+             f"CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW WHEN ({when}) "
              f"EXECUTE FUNCTION {name}()")
         drop = [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}()"]
     try:
@@ -175,7 +175,7 @@ def test_a_merge_that_fails_half_way_changes_nothing(api: Api) -> None:
     before = {lead["id"]: (api.ok("GET", f"/lead/{lead['id']}/"), children(api, lead["id"]))
               for lead in (source, destination)}
     # Tasks are repointed after contacts, threads and activities: those must come back.
-    with failing(api.database_url, "task", "lead_id", "NEW.text = 'FAIL-MERGE'"):
+    with failing(api.database_url, "task", "UPDATE OF lead_id", "NEW.text = 'FAIL-MERGE'"):
         response = api.post("/lead/merge/", json={"source": source["id"], "destination": destination["id"]})
     assert response.status_code == 400 and "refused" in response.json()["error"], response.text
     assert {lead_id: (api.ok("GET", f"/lead/{lead_id}/"), children(api, lead_id)) for lead_id in before} == before
@@ -271,7 +271,7 @@ def test_a_move_that_fails_half_way_leaves_the_lead_wholly_where_it_was(api: Api
     lead, _ = full_lead(api)
     make_task(api, lead_id=lead["id"], text="FAIL-MOVE")
     before = api.ok("GET", f"/lead/{lead['id']}/"), children(api, lead["id"])
-    with failing(api.database_url, "task", "organization_id", "NEW.text = 'FAIL-MOVE'"):
+    with failing(api.database_url, "task", "UPDATE OF organization_id", "NEW.text = 'FAIL-MOVE'"):
         response = api.post(f"/lead/{lead['id']}/move/", json={"target_organization_id": other.org_id})
     assert response.status_code == 400 and "refused" in response.json()["error"], response.text
     assert (api.ok("GET", f"/lead/{lead['id']}/"), children(api, lead["id"])) == before
@@ -299,7 +299,7 @@ def test_a_large_lead_moves_as_a_job_atomically_even_when_an_attempt_fails(
     make_task(api, lead_id=lead["id"], text="FAIL-MOVE")
     before = children(api, lead["id"])
     with Api(small_limit_server.base_url, api.key) as mover, \
-            failing(api.database_url, "task", "organization_id", "NEW.text = 'FAIL-MOVE'"):
+            failing(api.database_url, "task", "UPDATE OF organization_id", "NEW.text = 'FAIL-MOVE'"):
         queued = mover.ok("POST", f"/lead/{lead['id']}/move/", status=200,
                           json={"target_organization_id": other.org_id})
         assert queued["status"] == "queued" and queued["organization_id"] == api.org_id

@@ -1,4 +1,4 @@
-"""The flows' actions: POST /lead/merge/ and POST /lead/{id}/move/ (REST, OpenAPI and MCP from one declaration)."""
+"""The flows' actions: lead merge and move, an import's errors (REST, OpenAPI and MCP from one declaration)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from geniziz.api.action import Action, Args, FieldsArg, Scope, joined, register_
 from geniziz.api.context import Ctx
 from geniziz.api.resource import REGISTRY
 from geniziz.flows import jobs as _jobs  # noqa: F401 - the flows' job kinds, for the app and every worker
+from geniziz.flows.imports import import_errors
 from geniziz.flows.merge import merge_leads
 from geniziz.flows.move import move_lead
-from geniziz.flows.schemas import LeadMoveRead
+from geniziz.flows.schemas import ImportErrors, LeadMoveRead
 from geniziz.leads.schemas import LeadRead
 
 
@@ -54,4 +55,23 @@ register_action(Action(
     title="Move a lead and all its records to another workspace",
     description="Statuses are remapped to the target's, people not in it cleared. A large lead moves as a "
                 "background job (status queued, job_id).",
+))
+
+
+class ImportErrorsArgs(Args):
+    import_id: str = Field(description="The import's ID.")
+    limit: int = Field(1000, alias="_limit", ge=1, le=10000, description="Page size (1-10000).")
+    skip: int = Field(0, alias="_skip", ge=0, le=10**9, description="Offset for pagination.")
+
+
+async def _import_errors(ctx: Ctx, args: ImportErrorsArgs) -> dict[str, Any]:
+    return await import_errors(ctx, args.import_id, args.limit, args.skip)
+
+
+register_action(Action(
+    name="import_errors", method="GET", path="/import/{import_id}/errors/", input=ImportErrorsArgs,
+    output=ImportErrors, scope=Scope.READ, rate_group="read", tag="Import", run=_import_errors,
+    csv_rows=lambda body: body["data"],
+    title="The rows an import could not import, and why",
+    description="By row number (the header is row 1); Accept: text/csv downloads them as CSV.",
 ))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from geniziz.api.schemas import ReadModel
+from geniziz.api.schemas import ReadModel, Timestamp, WriteModel
 
 
 class LeadMoveRead(ReadModel):
@@ -19,3 +19,80 @@ class LeadMoveRead(ReadModel):
         description="Per column, each source workspace ID and the target's equivalent it was set to.")
     cleared: dict[str, int] = Field(description="Per column, records whose reference was cleared.")
     detached: dict[str, int] = Field(description="Per column, records outside the lead that let go of it.")
+
+
+# --- imports ---------------------------------------------------------------------------------------------------
+class ImportCreate(WriteModel):
+    content: Annotated[str, Field(min_length=1, description=(
+        "The file's text: CSV with a header row, or JSON lines (one object per line). Larger files: "
+        "`geniziz import FILE` on the server."))]
+    format: Literal["csv", "jsonl"] = "csv"
+    file_name: Annotated[str, Field(max_length=500)] | None = None
+    mapping: dict[Annotated[str, Field(max_length=500)], Annotated[str, Field(max_length=200)] | None] = Field(
+        default_factory=dict, description=(
+            "Column -> field (lead.name, lead.url, lead.status, lead.owner, contact.email, contact.custom.<key>...), "
+            "null to ignore a column; over the mapping guessed from the header."))
+    dedupe: Literal["update", "skip", "none"] = Field("update", description=(
+        "A row naming an existing contact (by email) or lead (by URL domain): update it, skip it, or none: "
+        "always create."))
+    dry_run: bool = Field(False, description="Report what would happen, change nothing.")
+
+
+class ImportRead(ReadModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    format: str
+    file_name: str | None
+    columns: list[str]
+    mapping: dict[str, str | None]
+    dedupe: str
+    dry_run: bool
+    total_rows: int
+    processed_rows: int = Field(description="Progress: rows done so far.")
+    counts: dict[str, int] = Field(description="created_leads, created_contacts, updated_leads, updated_contacts, "
+                                               "skipped_rows.")
+    failed_rows: int = Field(description="Rows not imported: see GET /import/{id}/errors/ (CSV too).")
+    error: str | None
+    job_id: str | None
+    date_created: Timestamp
+    date_updated: Timestamp
+    date_finished: Timestamp | None
+    created_by: str | None
+
+
+class ImportFilters(WriteModel):
+    status: Literal["queued", "running", "succeeded", "failed"] | None = None
+
+
+class ImportErrorRead(ReadModel):
+    row: int = Field(description="As a spreadsheet numbers it: the header is row 1.")
+    field: str | None
+    reason: str
+
+
+class ImportErrors(ReadModel):
+    data: list[ImportErrorRead]
+    has_more: bool
+
+
+# --- exports ---------------------------------------------------------------------------------------------------
+class ExportCreate(WriteModel):
+    resource: Literal["lead", "contact", "opportunity"]
+    format: Literal["csv", "jsonl"] = "csv"
+    filters: dict[str, Any] = Field(default_factory=dict, description='The list\'s filters, e.g. {"status_id": "stat_..."}.')
+
+
+class ExportRead(ReadModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    resource: str
+    format: str
+    filters: dict[str, Any]
+    rows: int
+    size_bytes: int
+    error: str | None
+    job_id: str | None
+    download_url: str | None = Field(None, description="When succeeded: GET it (with your key) for the file.")
+    date_created: Timestamp
+    date_finished: Timestamp | None
+    created_by: str | None

@@ -1,0 +1,184 @@
+"""Imports (POST /import/, run by a real `geniziz worker`) and exports, through HTTP on the real server:
+malformed rows with clear per-row errors while good rows are kept, duplicates updated or skipped as
+asked, a dry run, the mapping guessed and overridden, several chunks, and export round-trips."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, Server, wait_until
+from tests.factories import make_contact, make_lead
+from tests.test_merge_move import failing
+
+FAST = {"GENIZIZ_WORKER_POLL_SECONDS": "0.1", "GENIZIZ_JOB_BACKOFF_SECONDS": "0.5", "GENIZIZ_LOG_LEVEL": "info"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A worker for the session's database (PostgreSQL has no worker inside `geniziz serve`)."""
+    log = tmp_path_factory.mktemp("import-worker") / "worker.log"
+    process = subprocess.Popen([sys.executable, "-m", "geniziz.cli", "worker", "--concurrency", "2"],
+                               stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                               env={**os.environ, "GENIZIZ_DATABASE_URL": server.database_url, **FAST})
+    wait_until(lambda: "started (concurrency" in log.read_text(errors="replace") or process.poll() is not None,
+               what="the worker to start")
+    yield
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def to_csv(rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def run_import(api: Api, content: str, **options: Any) -> dict[str, Any]:
+    started = api.ok("POST", "/import/", json={"content": content, **options})
+    assert started["status"] == "queued" and started["job_id"], started
+    return wait_until(lambda: (now := api.ok("GET", f"/import/{started['id']}/"))["status"] in ("succeeded", "failed")
+                      and now, timeout=120, what="the import to finish")
+
+
+def errors(api: Api, import_id: str) -> list[dict[str, Any]]:
+    return api.ok("GET", f"/import/{import_id}/errors/")["data"]
+
+
+def leads_named(api: Api, name: str) -> list[dict[str, Any]]:
+    return [lead for lead in api.ok("GET", "/lead/", params={"query": name, "_limit": 200})["data"] if lead["name"] == name]
+
+
+# --- import ----------------------------------------------------------------------------------------------
+def test_a_file_with_malformed_rows_keeps_the_good_ones_and_says_why_for_the_others(api: Api) -> None:
+    api.create("status/lead", label="Nurture")
+    tag = secrets.token_hex(3)
+    content = to_csv([
+        ["Company", "Website", "First Name", "Last Name", "Email", "Title", "Phone", "Status", "City", "Notes"],
+        [f"Acme {tag}", "acme-{tag}.example".format(tag=tag), "Ann", "Lee", f"ann@acme-{tag}.example", "CEO",
+         "+1 555 010 0001", "nurture", "Austin", "ignored"],
+        [f"Acme {tag}", "", "Bob", "Ray", f"bob@acme-{tag}.example", "CTO", "", "", "", ""],  # same company: same lead
+        [f"Bad Email {tag}", "", "Cy", "", "not-an-email", "", "", "", "", ""],  # row 4
+        [f"Bad Status {tag}", "", "", "", "", "", "", "Imaginary", "", ""],  # row 5
+        [f"Beta {tag}", "https://beta-{tag}.example".format(tag=tag), "", "", "", "", "", "", "", ""],
+        ["", "", "", "", "", "", "", "", "", ""],  # a blank line: not a row
+        [f"Too many {tag}", "", "", "", "", "", "", "", "", "", "extra"],  # row 8
+        ["", "", "", "", "", "", "not a phone", "", "", ""],  # row 9: a contact with only a bad phone
+    ])
+    done = run_import(api, content, file_name="leads.csv", mapping={"Notes": None})
+    assert done["status"] == "succeeded" and done["total_rows"] == 7 and done["processed_rows"] == 7
+    assert done["mapping"]["Company"] == "lead.name" and done["mapping"]["Email"] == "contact.email"
+    assert done["mapping"]["First Name"] == "contact.first_name" and done["mapping"]["Notes"] is None
+    assert done["counts"] == {"created_leads": 2, "created_contacts": 2}, done
+    assert done["failed_rows"] == 4
+    reasons = {e["row"]: e for e in errors(api, done["id"])}
+    assert sorted(reasons) == [4, 5, 8, 9]
+    assert reasons[4]["field"] == "contact.emails" and "email" in reasons[4]["reason"]
+    assert reasons[5]["field"] == "lead.status" and "Imaginary" in reasons[5]["reason"]
+    assert "11 cells for 10 columns" in reasons[8]["reason"]
+    assert reasons[9]["field"] == "contact.phones"
+    # The good rows, with the rules of a single create: normalized data, status by label, one lead per company.
+    [acme] = leads_named(api, f"Acme {tag}")
+    assert acme["url"] == f"https://acme-{tag}.example" and acme["addresses"][0]["city"] == "Austin"
+    assert acme["status_id"] == next(s["id"] for s in api.ok("GET", "/status/lead/")["data"] if s["label"] == "Nurture")
+    assert sorted(c["name"] for c in acme["contacts"]) == ["Ann Lee", "Bob Ray"]
+    ann = next(c for c in acme["contacts"] if c["name"] == "Ann Lee")
+    assert ann["title"] == "CEO" and ann["phones"][0]["phone"] == "+15550100001"
+    created = api.ok("GET", "/activity/created/", params={"lead_id": acme["id"]})["data"]
+    assert {a["source"] for a in created} == {"import"} and len(created) == 3  # the lead and its two contacts
+    assert leads_named(api, f"Bad Email {tag}") == [] and leads_named(api, f"Bad Status {tag}") == []
+    # The errors download as CSV.
+    response = api.get(f"/import/{done['id']}/errors/", headers={"Accept": "text/csv"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert [r["row"] for r in csv.DictReader(io.StringIO(response.text))] == ["4", "5", "8", "9"]
+
+
+def test_duplicates_are_updated_or_skipped_as_asked(api: Api) -> None:
+    tag = secrets.token_hex(3)
+    lead = make_lead(api, name=f"Known {tag}", url=f"https://www.known-{tag}.example/")
+    contact = make_contact(api, lead_id=lead["id"], name="Kim", emails=[{"email": f"kim@known-{tag}.example"}])
+    header = ["lead.name", "lead.url", "lead.industry", "contact.name", "contact.email", "contact.title"]
+    rows = [header,
+            [f"Known {tag}", f"known-{tag}.example", "Software", "Kim", f"KIM@known-{tag}.example", "Founder"],
+            [f"Known Inc {tag}", f"http://known-{tag}.example", "", "Lou", f"lou@known-{tag}.example", ""]]
+
+    skipped = run_import(api, to_csv(rows), dedupe="skip")
+    assert skipped["counts"] == {"skipped_rows": 1, "created_contacts": 1}, skipped  # Lou joins the known lead
+    assert api.ok("GET", f"/contact/{contact['id']}/")["title"] is None
+    assert api.ok("GET", f"/lead/{lead['id']}/")["industry"] is None
+    assert len(api.ok("GET", f"/lead/{lead['id']}/")["contacts"]) == 2
+
+    updated = run_import(api, to_csv(rows), dedupe="update")
+    assert updated["counts"] == {"updated_leads": 1, "updated_contacts": 1}, updated  # Lou is known now too
+    assert api.ok("GET", f"/contact/{contact['id']}/")["title"] == "Founder"
+    after = api.ok("GET", f"/lead/{lead['id']}/")
+    assert after["industry"] == "Software" and after["name"] == f"Known {tag}" and len(after["contacts"]) == 2
+
+    again = run_import(api, to_csv(rows[:2]), dedupe="none")
+    assert again["counts"] == {"created_leads": 1, "created_contacts": 1}
+    assert len(leads_named(api, f"Known {tag}")) == 2
+
+
+def test_a_dry_run_reports_what_would_happen_and_changes_nothing(api: Api) -> None:
+    tag = secrets.token_hex(3)
+    before = api.ok("GET", "/lead/", params={"_limit": 200})["data"]
+    rows = [["Company", "Email"], [f"Dry {tag}", f"a@dry-{tag}.example"], [f"Dry {tag}", f"b@dry-{tag}.example"],
+            [f"Dry {tag}", "broken"]]
+    done = run_import(api, to_csv(rows), dry_run=True)
+    assert done["dry_run"] and done["counts"] == {"created_leads": 1, "created_contacts": 2}
+    assert done["failed_rows"] == 1 and errors(api, done["id"])[0]["row"] == 4
+    assert api.ok("GET", "/lead/", params={"_limit": 200})["data"] == before
+
+
+def test_the_request_is_checked_before_anything_runs(api: Api) -> None:
+    api.bad("POST", "/import/", "content", json={"content": ""})
+    api.bad("POST", "/import/", "content", json={"content": "a,a\n1,2\n"})  # a column named twice
+    api.bad("POST", "/import/", "mapping.Nope", json={"content": "Company\nAcme\n", "mapping": {"Nope": "lead.name"}})
+    api.bad("POST", "/import/", "mapping.Company", json={"content": "Company\nAcme\n", "mapping": {"Company": "lead.colour"}})
+    api.bad("POST", "/import/", "mapping", json={"content": "Colour\nred\n"})  # nothing maps
+    api.bad("POST", "/import/", "format", json={"content": "Company\nAcme\n", "format": "xlsx"})
+    api.bad("POST", "/import/", "dedupe", json={"content": "Company\nAcme\n", "dedupe": "merge"})
+    api.bad("POST", "/import/", "content", json={"content": "[1, 2]\n", "format": "jsonl"})
+
+
+def test_json_lines_and_several_chunks(api: Api) -> None:
+    tag = secrets.token_hex(3)
+    lines = [json.dumps({"lead.name": f"J{i} {tag}", "contact.email": [f"p{i}@j-{tag}.example"],
+                         "lead.url": f"https://j{i}-{tag}.example"}) for i in range(2500)]
+    lines.insert(1200, "{not json")
+    done = run_import(api, "\n".join(lines) + "\n", format="jsonl")
+    assert done["total_rows"] == 2501 and done["processed_rows"] == 2501, done  # three chunks of 1,000
+    assert done["counts"] == {"created_leads": 2500, "created_contacts": 2500}
+    assert [(e["row"], e["reason"][:8]) for e in errors(api, done["id"])] == [(1202, "not JSON")]
+    assert len(api.ok("GET", "/contact/", params={"email": f"p2499@j-{tag}.example"})["data"]) == 1
+
+
+def test_a_row_the_database_refuses_fails_alone(api: Api) -> None:
+    tag = secrets.token_hex(3)
+    rows = [["Company", "Name"], [f"Ok1 {tag}", "A"], [f"Refused {tag}", "FAIL-IMPORT"], [f"Ok2 {tag}", "B"]]
+    with failing(api.database_url, "contact", "INSERT", "NEW.name = 'FAIL-IMPORT'"):
+        done = run_import(api, to_csv(rows))
+    assert done["status"] == "succeeded" and done["counts"] == {"created_leads": 2, "created_contacts": 2}, done
+    assert [e["row"] for e in errors(api, done["id"])] == [3]
+    assert "refused" in errors(api, done["id"])[0]["reason"]
+    assert leads_named(api, f"Refused {tag}") == []  # its lead was undone with it
+    assert len(leads_named(api, f"Ok2 {tag}")) == 1
+
+
+def test_imports_belong_to_their_workspace(api: Api, other: Api) -> None:
+    done = run_import(api, to_csv([["Company"], [f"Mine {secrets.token_hex(3)}"]]))
+    other.bad("GET", f"/import/{done['id']}/", status=404)
+    other.bad("GET", f"/import/{done['id']}/errors/", status=404)
+    assert done["id"] not in {i["id"] for i in other.ok("GET", "/import/")["data"]}
+    api.ok("DELETE", f"/import/{done['id']}/")
+    api.bad("GET", f"/import/{done['id']}/", status=404)
+
