@@ -182,3 +182,73 @@ def test_imports_belong_to_their_workspace(api: Api, other: Api) -> None:
     api.ok("DELETE", f"/import/{done['id']}/")
     api.bad("GET", f"/import/{done['id']}/", status=404)
 
+
+
+# --- export ----------------------------------------------------------------------------------------------
+def run_export(api: Api, **body: Any) -> tuple[dict[str, Any], str]:
+    started = api.ok("POST", "/export/", json=body)
+    done = wait_until(lambda: (now := api.ok("GET", f"/export/{started['id']}/"))["status"] in ("succeeded", "failed")
+                      and now, timeout=60, what="the export to finish")
+    assert done["status"] == "succeeded", done
+    response = api.get(done["download_url"].removeprefix("/api/v1"))
+    assert response.status_code == 200, response.text
+    return done, response.text
+
+
+def people(api: Api) -> list[tuple[Any, ...]]:
+    """Every contact with its lead, as comparable values (no IDs)."""
+    leads = {lead["id"]: lead for lead in api.ok("GET", "/lead/", params={"_limit": 200})["data"]}
+    return sorted((c["name"], c["title"], tuple(e["email"] for e in c["emails"]), tuple(p["phone"] for p in c["phones"]),
+                   leads[c["lead_id"]]["name"], leads[c["lead_id"]]["url"], leads[c["lead_id"]]["industry"])
+                  for c in api.ok("GET", "/contact/", params={"_limit": 200})["data"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_imports_back_as_it_was(api: Api, other: Api, fmt: str) -> None:
+    for i in range(3):
+        lead = make_lead(api, name=f"Round {i}", url=f"https://round{i}.example", industry="Tools",
+                         addresses=[{"city": "Lyon", "country": "FR"}])
+        make_contact(api, lead_id=lead["id"], name=f"P{i}", title="Boss", phones=[{"phone": f"+3314000000{i}"}],
+                     emails=[{"email": f"p{i}@round{i}.example"}, {"email": f"p{i}.alt@round{i}.example"}])
+    make_contact(api, lead_id=lead["id"], name="Second", emails=[{"email": "second@round2.example"}])
+    done, text = run_export(api, resource="contact", format=fmt)
+    assert done["rows"] == 4 and done["size_bytes"] == len(text.encode())
+    imported = run_import(other, text, format=fmt)
+    assert imported["failed_rows"] == 0, errors(other, imported["id"])
+    assert imported["counts"] == {"created_leads": 3, "created_contacts": 4}
+    assert people(other) == people(api)
+
+
+def test_exports_are_filtered_like_lists(api: Api, other: Api) -> None:
+    qualified = next(s["id"] for s in api.ok("GET", "/status/lead/")["data"] if s["label"] == "Qualified")
+    make_lead(api, name="Hot", status_id=qualified)
+    make_lead(api, name="Cold")
+    _, text = run_export(api, resource="lead", filters={"status_id": qualified})
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["lead.name"], r["lead.status"]) for r in rows] == [("Hot", "Qualified")]
+    api.bad("POST", "/export/", "filters.colour", json={"resource": "lead", "filters": {"colour": "red"}})
+    api.bad("POST", "/export/", "resource", json={"resource": "task"})
+    started = api.ok("POST", "/export/", json={"resource": "opportunity"})
+    other.bad("GET", f"/export/{started['id']}/", status=404)
+    other.bad("GET", f"/export/{started['id']}/download/", status=404)
+
+
+def test_the_command_line_imports_and_exports(api: Api, server: Server, tmp_path: Any) -> None:
+    tag = secrets.token_hex(3)
+    source = tmp_path / "people.csv"
+    source.write_text(to_csv([["Company", "Email", "Name"], [f"Cli {tag}", f"a@cli-{tag}.example", "Ann"],
+                              [f"Cli {tag}", "nope", "Bad"]]))
+    env = {**os.environ, "GENIZIZ_DATABASE_URL": server.database_url}
+    result = subprocess.run([sys.executable, "-m", "geniziz.cli", "import", str(source), "--workspace", api.org_id,
+                             "--errors", str(tmp_path / "errors.csv")], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["counts"] == {"created_leads": 1, "created_contacts": 1} and summary["failed_rows"] == 1
+    assert list(csv.reader((tmp_path / "errors.csv").open()))[1][:2] == ["3", "contact.emails"]
+    [lead] = leads_named(api, f"Cli {tag}")
+    exported = subprocess.run([sys.executable, "-m", "geniziz.cli", "export", "contact", "--workspace", api.org_id,
+                               "--format", "jsonl"], capture_output=True, text=True, env=env, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [(r["contact.name"], r["lead.id"]) for r in rows] == [("Ann", lead["id"])]

@@ -649,3 +649,49 @@ async def import_errors(ctx: Ctx, import_id: str, limit: int, skip: int) -> dict
                                           .offset(skip).limit(limit + 1)))
     return {"data": [{"row": e.row, "field": e.field, "reason": e.reason} for e in rows[:limit]],
             "has_more": len(rows) > limit}
+
+
+# --- from the command line: `geniziz import FILE` ---------------------------------------------------------------
+@dataclass
+class FileImport:
+    """Streams a file on disk through the importer, one committed unit of work per batch (no chunks stored)."""
+
+    db: Any
+    organization_id: str
+    user_id: str
+    fmt: str = "csv"
+    mapping: dict[str, str | None] = field(default_factory=dict)
+    dedupe: str = "update"
+    dry_run: bool = False
+    batch_rows: int = CHUNK_ROWS
+
+    async def run(self, lines: Iterable[str], on_batch: Any = None, on_error: Any = None) -> dict[str, Any]:
+        from geniziz.api.auth import Principal
+
+        try:
+            columns, rows = read_rows(lines, self.fmt)
+        except FileError as exc:
+            raise APIError(400, str(exc), {"file": str(exc)}) from None
+        mapping = {**guess_mapping(columns), **self.mapping}
+        check_mapping(columns, mapping)
+        principal = Principal(self.organization_id, self.user_id, "admin", "")
+        importer: Importer | None = None
+        total = Outcome()
+        failed = done = 0
+        async for batch in batches(rows, self.batch_rows):
+            async with self.db.unit(self.organization_id, write=True) as session:
+                ctx = Ctx(session, principal, "import")
+                if importer is None:
+                    importer = Importer(ctx, mapping, self.dedupe, self.dry_run)
+                    await importer.prepare()
+                importer.ctx = ctx
+                outcome = await importer.batch(batch)
+            done += len(batch)
+            failed += len(outcome.errors)
+            total.merge(Outcome(outcome.counts))
+            for error in outcome.errors:
+                if on_error:
+                    on_error(*error)
+            if on_batch:
+                on_batch(done)
+        return {"columns": columns, "mapping": mapping, "rows": done, "counts": total.counts, "failed_rows": failed}

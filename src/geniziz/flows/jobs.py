@@ -1,4 +1,4 @@
-"""Background jobs of the flows: moving a lead with a large history, importing a file."""
+"""Background jobs of the flows: moving a lead with a large history, importing a file, exporting one."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 from geniziz.api.context import Ctx
 from geniziz.db import utcnow
+from geniziz.flows.exports import EXPORT_JOB, run_export
 from geniziz.flows.imports import IMPORT_JOB, run_import
-from geniziz.flows.models import DataImport
+from geniziz.flows.models import DataExport, DataImport
 from geniziz.flows.move import FIELD, MOVE_JOB, run_move_job
 from geniziz.worker.models import Job
 from geniziz.worker.registry import job_handler
@@ -27,6 +28,20 @@ async def import_job(ctx: Ctx, job: Job) -> dict[str, Any]:
         if job.attempts >= job.max_attempts:  # the last attempt: say so on the import, not only on the job
             await ctx.session.rollback()
             record = await ctx.session.get(DataImport, job.payload["import_id"])
+            if record is not None:
+                record.status, record.error, record.date_finished = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
+                await ctx.session.commit()
+        raise
+
+
+@job_handler(EXPORT_JOB, max_attempts=3, timeout=6 * 3600)
+async def export_job(ctx: Ctx, job: Job) -> dict[str, Any]:
+    try:
+        return await run_export(ctx, job.payload["export_id"])
+    except Exception as exc:
+        if job.attempts >= job.max_attempts:
+            await ctx.session.rollback()
+            record = await ctx.session.get(DataExport, job.payload["export_id"])
             if record is not None:
                 record.status, record.error, record.date_finished = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
                 await ctx.session.commit()

@@ -72,6 +72,10 @@ class DataExport(Record, Base):
     job_id: Mapped[str | None] = mapped_column(IdString)
     date_finished: Mapped[datetime | None]
 
+    @property
+    def download_url(self) -> str | None:
+        return f"/api/v1/export/{self.id}/download/" if self.status == "succeeded" else None
+
 
 class DataExportChunk(Record, Base):
     """A piece of an export's file, in order (seq); the download streams them."""

@@ -2,6 +2,7 @@
 
 from geniziz.api.resource import Resource, register
 from geniziz.flows import schemas
+from geniziz.flows.exports import ExportService
 from geniziz.flows.imports import ImportService
 
 data_import = register(Resource(
@@ -10,4 +11,11 @@ data_import = register(Resource(
     operations=frozenset({"list", "get", "create", "delete"}),
     description="Imports of leads and contacts from CSV or JSON lines, run as background jobs: follow "
                 "processed_rows and status; rows that failed are at /import/{id}/errors/.",
+))
+
+data_export = register(Resource(
+    name="export", title="Export", service=ExportService(), read_schema=schemas.ExportRead,
+    create_schema=schemas.ExportCreate, operations=frozenset({"list", "get", "create", "delete"}),
+    description="Exports of leads, contacts or opportunities (filtered like their lists) as CSV or JSON lines, "
+                "written by a background job; download_url once it has succeeded.",
 ))
