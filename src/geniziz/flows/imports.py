@@ -43,7 +43,7 @@ from geniziz.db import new_id, utcnow
 from geniziz.identity.models import Membership
 from geniziz.leads.models import Lead
 from geniziz.leads.schemas import LeadCreate
-from geniziz.leads.service import LeadService, refresh_search_text
+from geniziz.leads.service import LeadService, refresh_search_text, search_text
 from geniziz.flows.merge import unite
 from geniziz.flows.models import DataImport, DataImportChunk, DataImportError
 from geniziz.worker.registry import enqueue
@@ -310,6 +310,29 @@ class Outcome:
         self.errors += other.errors
 
 
+def _fill(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
+    """A planned lead takes a later row's values where it has none; lists are united."""
+    for name, value in theirs.items():
+        current = mine.get(name)
+        if isinstance(current, list) and isinstance(value, list):
+            mine[name] = unite(current, value)
+        elif current in (None, "", [], {}):
+            mine[name] = value
+
+
+@dataclass
+class Plan:
+    """What one row will do: create a lead and/or a contact (IDs chosen now, so later rows can name
+    them), update ones that exist, or nothing (skipped)."""
+
+    number: int
+    new_lead: dict[str, Any] | None = None
+    new_contact: dict[str, Any] | None = None
+    lead_update: tuple[str, dict[str, Any]] | None = None
+    contact_update: tuple[str, dict[str, Any]] | None = None
+    skipped: bool = False
+
+
 class RowError(Exception):
     def __init__(self, field: str | None, reason: str) -> None:
         super().__init__(reason)
@@ -333,6 +356,7 @@ class Importer:
     # What the current row adds to the maps above, kept only if the row succeeds.
     pending: list[tuple[dict[str, Any], str, Any]] = field(default_factory=list)
     virtual: set[str] = field(default_factory=set)  # a dry run's records: rolled back, still named by later rows
+    planned: dict[str, dict[str, Any]] = field(default_factory=dict)  # this batch's new leads, by ID
 
     async def prepare(self) -> None:
         rows = (await self.ctx.session.execute(select(Status.id, Status.label).where(Status.kind == "lead")
@@ -357,32 +381,55 @@ class Importer:
                     self.leads_by_key.setdefault(f"domain:{found}", lead_id)
 
     async def batch(self, rows: list[tuple[int, dict[str, Any] | str]]) -> Outcome:
+        """Plan every row (validation and deduplication, in memory), then write the batch's plans in one
+        savepoint with one insert per table; if the database refuses any of it, write row by row, each in
+        a savepoint of its own, so that only the refused rows fail."""
         outcome = Outcome()
+        plans: list[Plan] = []
+        self.planned = {}
         for number, values in rows:
-            mine, self.pending = Outcome(), []
+            self.pending = []
             try:
                 if isinstance(values, str):
                     raise RowError(None, values)
-                async with self.ctx.session.begin_nested() as savepoint:
-                    await self._row(to_row(number, values, self.mapping), mine)
-                    if self.dry_run:
-                        await savepoint.rollback()
+                plan = self._plan(to_row(number, values, self.mapping))
             except RowError as exc:
                 outcome.errors.append((number, exc.field, exc.reason))
                 continue
-            except APIError as exc:
-                name = next(iter(exc.field_errors), None)
-                outcome.errors.append((number, name, exc.field_errors.get(name, exc.message) if name else exc.message))
-                continue
-            except DBAPIError as exc:  # refused by the database (a constraint): this row only, its savepoint undone
-                outcome.errors.append((number, None, f"refused by the database: {str(exc.orig).splitlines()[0][:300]}"))
-                continue
-            outcome.merge(mine)
+            plans.append(plan)
             for mapping, key, value in self.pending:
                 mapping.setdefault(key, value)
+        try:
+            done = Outcome()
+            async with self.ctx.session.begin_nested() as savepoint:
+                await self._write(plans, done)
+                if self.dry_run:
+                    await savepoint.rollback()
+            outcome.merge(done)
+        except (APIError, DBAPIError):
+            for plan in plans:  # one at a time, to find the rows refused
+                done = Outcome()
+                try:
+                    async with self.ctx.session.begin_nested() as savepoint:
+                        await self._write([plan], done)
+                        if self.dry_run:
+                            await savepoint.rollback()
+                except APIError as exc:
+                    name = next(iter(exc.field_errors), None)
+                    outcome.errors.append((plan.number, name, exc.field_errors.get(name, exc.message) if name
+                                           else exc.message))
+                    continue
+                except DBAPIError as exc:  # a constraint: this row only
+                    outcome.errors.append((plan.number, None, "refused by the database: "
+                                           + str(exc.orig).splitlines()[0][:300]))
+                    continue
+                outcome.merge(done)
+        if self.dry_run:  # what later batches name, though it was rolled back
+            self.virtual.update(p.new_lead["id"] for p in plans if p.new_lead)
+            self.virtual.update(p.new_contact["id"] for p in plans if p.new_contact)
         return outcome
 
-    # -- one row
+    # -- planning one row: validation and deduplication, without the database
     def _body(self, schema: Any, kind: str, body: dict[str, Any], custom: dict[str, Any]) -> dict[str, Any]:
         if custom:
             if not self.has_custom[kind]:
@@ -397,7 +444,7 @@ class Importer:
             name, reason = next(iter(errors.items()))
             raise RowError(f"{kind}.{name.split('.')[0]}", reason) from None
 
-    async def _row(self, row: Row, outcome: Outcome) -> None:
+    def _plan(self, row: Row) -> Plan:
         has_contact = bool(row.contact or row.contact_custom)
         if not row.lead.get("name"):
             row.lead["name"] = (row.contact.get("name") or (row.contact.get("emails") or [{}])[0].get("email")
@@ -417,25 +464,35 @@ class Importer:
                 raise RowError("lead.owner", f"{row.owner_email} is not a member of this workspace")
             lead_body["owner_id"] = self.members[row.owner_email]
 
-        contact = await self._contact_by_email(contact_body) if contact_body and self.dedupe != "none" else None
-        lead_id = contact[1] if contact else await self._lead_by_key(lead_body)
+        plan = Plan(row.number)
+        keys = self._lead_keys(lead_body)
+        contact = self._contact_by_email(contact_body) if contact_body and self.dedupe != "none" else None
+        lead_id = contact[1] if contact else self._lead_by_key(keys)
         if contact is not None:  # the person is known
             if self.dedupe == "skip":
-                outcome.add("skipped_rows")
-                return
-            await self._update_lead(lead_id, lead_body, outcome)  # type: ignore[arg-type]
-            await self._update_contact(contact, contact_body, outcome)  # type: ignore[arg-type]
-            return
+                plan.skipped = True
+                return plan
+            plan.lead_update, plan.contact_update = (lead_id, lead_body), (contact[0], contact_body)
+            self.pending += [(self.leads_by_key, key, lead_id) for key in keys]
+            return plan
         if lead_id is not None:
             if self.dedupe == "skip" and not contact_body:
-                outcome.add("skipped_rows")
-                return
-            if self.dedupe == "update":
-                await self._update_lead(lead_id, lead_body, outcome)
+                plan.skipped = True
+                return plan
+            if lead_id in self.planned:  # created by an earlier row of this batch: filled in before it is written
+                _fill(self.planned[lead_id], lead_body)
+            elif self.dedupe == "update":
+                plan.lead_update = (lead_id, lead_body)
         else:
-            lead_id = await self._create_lead(lead_body, outcome)
+            lead_id = new_id(LeadService.prefix)
+            lead_body.setdefault("status_id", self.default_status)
+            plan.new_lead = self.planned[lead_id] = {**lead_body, "id": lead_id}
+        self.pending += [(self.leads_by_key, key, lead_id) for key in keys]
         if contact_body:
-            await self._create_contact(lead_id, contact_body, outcome)
+            plan.new_contact = {**contact_body, "id": new_id(ContactService.prefix), "lead_id": lead_id}
+            self.pending += [(self.emails, e["email"].lower(), (plan.new_contact["id"], lead_id))
+                             for e in contact_body.get("emails") or []]
+        return plan
 
     def _lead_keys(self, body: dict[str, Any]) -> list[str]:
         keys = [f"name:{body['name'].strip().lower()}"]
@@ -443,38 +500,76 @@ class Importer:
             keys.insert(0, f"domain:{found}")
         return keys
 
-    async def _lead_by_key(self, body: dict[str, Any]) -> str | None:
-        keys = self._lead_keys(body)
+    def _lead_by_key(self, keys: list[str]) -> str | None:
         if self.dedupe != "none":
             for key in keys:  # by domain, else by name among this file's leads (a company's contacts on rows of their own)
                 if key in self.leads_by_key:
                     return self.leads_by_key[key]
         return None
 
-    async def _contact_by_email(self, body: dict[str, Any]) -> tuple[str, str] | None:
+    def _contact_by_email(self, body: dict[str, Any]) -> tuple[str, str] | None:
         """(contact ID, lead ID) of the contact with one of these emails."""
         for entry in body.get("emails") or []:
             if found := self.emails.get(entry["email"].lower()):
                 return found
         return None
 
-    async def _create_lead(self, body: dict[str, Any], outcome: Outcome) -> str:
-        service = LeadService()
-        body.setdefault("status_id", self.default_status)
-        lead = service.new(self.ctx)
-        await service.apply(self.ctx, lead, body, creating=True)
-        lead.date_created = lead.date_updated = utcnow()
-        self.ctx.session.add(lead)
-        await self.ctx.session.flush()
-        await service.after_create(self.ctx, lead)  # lead.created, as a single create
-        self.pending += [(self.leads_by_key, key, lead.id) for key in self._lead_keys(body)]
-        if self.dry_run:
-            self.virtual.add(lead.id)
-        outcome.add("created_leads")
-        return lead.id
+    # -- writing plans: the services' own new/apply, one insert per table, the events of a single create
+    async def _write(self, plans: list[Plan], outcome: Outcome) -> None:
+        ctx, leads, contacts = self.ctx, LeadService(), ContactService()
+        now = utcnow()
+        new_leads: dict[str, Lead] = {}
+        for plan in plans:
+            if plan.skipped:
+                outcome.add("skipped_rows")
+            if plan.new_lead:
+                lead = leads.new(ctx)
+                body = dict(plan.new_lead)
+                lead.id = body.pop("id")
+                await leads.apply(ctx, lead, body, creating=True)
+                lead.date_created = lead.date_updated = now
+                new_leads[lead.id] = lead
+        new_contacts: list[Contact] = []
+        touched: set[str] = set()  # existing leads that get contacts
+        for plan in plans:
+            if plan.new_contact:
+                body = dict(plan.new_contact)
+                if body["lead_id"] in self.virtual:  # a dry run's lead from an earlier batch: nothing to write on
+                    outcome.add("created_contacts")
+                    continue
+                contact = contacts.new(ctx)
+                contact.id = body.pop("id")
+                await contacts.apply(ctx, contact, body, creating=True)
+                contact.date_created = contact.date_updated = now
+                new_contacts.append(contact)
+                if contact.lead_id not in new_leads:
+                    touched.add(contact.lead_id)
+        by_lead: dict[str, list[Contact]] = {}
+        for contact in new_contacts:
+            by_lead.setdefault(contact.lead_id, []).append(contact)
+        for lead in new_leads.values():  # its search text knows its contacts, as refresh_search_text would
+            lead.search_text = search_text(lead, by_lead.get(lead.id, []))
+        ctx.session.add_all(new_leads.values())
+        await ctx.session.flush()  # leads, then their contacts: no relationship tells the ORM that order
+        ctx.session.add_all(new_contacts)
+        await ctx.session.flush()
+        for lead in new_leads.values():
+            await leads.after_create(ctx, lead)  # lead.created, as a single create
+        for contact in new_contacts:
+            await events.emit(ctx, "contact.created", contact=contact)
+        for name, n in (("created_leads", len(new_leads)), ("created_contacts", len(new_contacts))):
+            if n:
+                outcome.add(name, n)
+        for plan in plans:
+            if plan.lead_update:
+                await self._update_lead(*plan.lead_update, outcome)
+            if plan.contact_update:
+                await self._update_contact(*plan.contact_update, outcome)
+        for lead_id in sorted(touched):
+            await refresh_search_text(ctx, lead_id)
+        await ctx.session.flush()
 
     async def _update_lead(self, lead_id: str, body: dict[str, Any], outcome: Outcome) -> None:
-        self.pending += [(self.leads_by_key, key, lead_id) for key in self._lead_keys(body)]
         if lead_id in self.virtual:
             return  # created earlier in this dry run: filled in, as far as a dry run can tell
         lead = await LeadService().get(self.ctx, lead_id, for_update=True)
@@ -492,29 +587,10 @@ class Importer:
             await LeadService().update(self.ctx, lead_id, changes)
             outcome.add("updated_leads")
 
-    async def _create_contact(self, lead_id: str, body: dict[str, Any], outcome: Outcome) -> None:
-        service = ContactService()
-        contact = service.new(self.ctx)
-        emails = [entry["email"].lower() for entry in body.get("emails") or []]
-        outcome.add("created_contacts")
-        if lead_id in self.virtual:  # a dry run's lead: nothing to write it on
-            self.virtual.add(contact.id)
-            self.pending += [(self.emails, email, (contact.id, lead_id)) for email in emails]
+    async def _update_contact(self, contact_id: str, body: dict[str, Any], outcome: Outcome) -> None:
+        if contact_id in self.virtual:
             return
-        await service.apply(self.ctx, contact, {**body, "lead_id": lead_id}, creating=True)
-        contact.date_created = contact.date_updated = utcnow()
-        self.ctx.session.add(contact)
-        await self.ctx.session.flush()
-        await refresh_search_text(self.ctx, lead_id)
-        await events.emit(self.ctx, "contact.created", contact=contact)
-        self.pending += [(self.emails, email, (contact.id, lead_id)) for email in emails]
-        if self.dry_run:
-            self.virtual.add(contact.id)
-
-    async def _update_contact(self, found: tuple[str, str], body: dict[str, Any], outcome: Outcome) -> None:
-        if found[0] in self.virtual:
-            return
-        contact = await ContactService().get(self.ctx, found[0], for_update=True)
+        contact = await ContactService().get(self.ctx, contact_id, for_update=True)
         changes: dict[str, Any] = {}
         for name, value in body.items():
             current = getattr(contact, name, None)
