@@ -179,3 +179,26 @@ def _import(api: Api) -> tuple[str, str | None]:
 
 
 FACTORIES["import"] = _import
+
+
+def _export(api: Api) -> tuple[str, str | None]:
+    from tests.conftest import BACKEND, wait_until
+
+    started = api.create("export", resource="lead")
+    if BACKEND == "sqlite":
+        wait_until(lambda: api.ok("GET", f"/export/{started['id']}/")["status"] == "succeeded", what="an export")
+    return started["id"], None
+
+
+def _bulk_action(api: Api) -> tuple[str, str | None]:
+    from tests.conftest import BACKEND, wait_until
+
+    started = api.create("bulk_action", resource="task", action="update", ids=[make_task(api)["id"]],
+                         changes={"is_complete": True})
+    if BACKEND == "sqlite":
+        wait_until(lambda: api.ok("GET", f"/bulk_action/{started['id']}/")["status"] == "succeeded", what="a bulk action")
+    return started["id"], None
+
+
+FACTORIES["export"] = _export
+FACTORIES["bulk_action"] = _bulk_action

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, Server, wait_until
-from tests.factories import make_contact, make_lead
+from tests.factories import make_contact, make_lead, make_opportunity
 from tests.test_merge_move import failing
 
 FAST = {"GENIZIZ_WORKER_POLL_SECONDS": "0.1", "GENIZIZ_JOB_BACKOFF_SECONDS": "0.5", "GENIZIZ_LOG_LEVEL": "info"}
@@ -252,3 +252,52 @@ def test_the_command_line_imports_and_exports(api: Api, server: Server, tmp_path
     assert exported.returncode == 0, exported.stderr
     rows = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [(r["contact.name"], r["lead.id"]) for r in rows] == [("Ann", lead["id"])]
+
+
+# --- bulk actions ---------------------------------------------------------------------------------------
+def run_bulk(api: Api, **body: Any) -> dict[str, Any]:
+    started = api.ok("POST", "/bulk_action/", json=body)
+    return wait_until(lambda: (now := api.ok("GET", f"/bulk_action/{started['id']}/"))["status"] in
+                      ("succeeded", "failed") and now, timeout=120, what="the bulk action to finish")
+
+
+def test_bulk_edits_and_deletes_over_a_filter_or_ids_as_single_edits_would(api: Api, other: Api) -> None:
+    qualified = next(s["id"] for s in api.ok("GET", "/status/lead/")["data"] if s["label"] == "Qualified")
+    customer = next(s["id"] for s in api.ok("GET", "/status/lead/")["data"] if s["label"] == "Customer")
+    tag = secrets.token_hex(3)
+    leads = [make_lead(api, name=f"Bulk {tag} {i}", status_id=qualified) for i in range(5)]
+    untouched = make_lead(api, name=f"Other {tag}")
+    done = run_bulk(api, resource="lead", action="update", filters={"status_id": qualified},
+                    changes={"status_id": customer, "owner_id": api.user_id})
+    assert done["total"] == 5 and done["processed"] == 5 and done["succeeded"] == 5 and done["failed"] == 0, done
+    for lead in leads:
+        after = api.ok("GET", f"/lead/{lead['id']}/")
+        assert after["status_id"] == customer and after["owner_id"] == api.user_id
+        changes = api.ok("GET", "/activity/status_change/lead/", params={"lead_id": lead["id"]})["data"]
+        assert [(c["old_status_id"], c["new_status_id"]) for c in changes] == [(qualified, customer)]
+    assert api.ok("GET", f"/lead/{untouched['id']}/")["owner_id"] is None
+    # By IDs: one of another workspace fails alone, with why; the others are deleted.
+    theirs = make_lead(other)
+    gone = run_bulk(api, resource="lead", action="delete", ids=[leads[0]["id"], theirs["id"], leads[1]["id"]])
+    assert gone["total"] == 2 and gone["succeeded"] == 2 and gone["failed"] == 0, gone  # B's lead is not among them
+    api.bad("GET", f"/lead/{leads[0]['id']}/", status=404)
+    assert other.ok("GET", f"/lead/{theirs['id']}/")["id"] == theirs["id"]
+    # A change one record refuses fails for it alone, with why.
+    deals = [make_opportunity(api, lead_id=leads[2]["id"]) for _ in range(3)]
+    api.ok("POST", f"/opportunity/{deals[1]['id']}/line_item/", json={"name": "Seat", "unit_price": 700})
+    mixed = run_bulk(api, resource="opportunity", action="update", ids=[d["id"] for d in deals], changes={"value": 500})
+    assert (mixed["succeeded"], mixed["failed"]) == (2, 1) and mixed["failures"][0]["id"] == deals[1]["id"]
+    assert "line items" in mixed["failures"][0]["error"]
+    assert [api.ok("GET", f"/opportunity/{d['id']}/")["value"] for d in deals] == [500, 700, 500]
+
+
+def test_a_bulk_request_is_checked_before_anything_runs(api: Api) -> None:
+    api.bad("POST", "/bulk_action/", "changes.status_id", json={"resource": "lead", "action": "update", "all": True,
+                                                                "changes": {"status_id": None}})
+    api.bad("POST", "/bulk_action/", "changes.colour", json={"resource": "lead", "action": "update", "all": True,
+                                                             "changes": {"colour": "red"}})
+    api.bad("POST", "/bulk_action/", "changes", json={"resource": "lead", "action": "update", "all": True})
+    api.bad("POST", "/bulk_action/", "filters", json={"resource": "lead", "action": "delete"})
+    api.bad("POST", "/bulk_action/", "filters.colour", json={"resource": "lead", "action": "delete",
+                                                             "filters": {"colour": "red"}})
+    api.bad("POST", "/bulk_action/", "resource", json={"resource": "status", "action": "delete", "all": True})

@@ -86,3 +86,27 @@ class DataExportChunk(Record, Base):
     export_id: Mapped[str] = mapped_column(IdString, ForeignKey("data_export.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     content: Mapped[str] = mapped_column(Text)
+
+
+class BulkAction(Record, Base):
+    """An edit or a delete over many records (a filter or a list of IDs), run by the ``bulk.run`` job."""
+
+    __tablename__ = "bulk_action"
+
+    resource: Mapped[str] = mapped_column(String(20))  # lead | contact | opportunity | task
+    action: Mapped[str] = mapped_column(String(10))  # update | delete
+    filters: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    ids: Mapped[list[str] | None] = mapped_column(Json)
+    changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | running | succeeded | failed
+    # The records it covers: those matching when it was asked, up to this ID (IDs grow with time).
+    last_id: Mapped[str | None] = mapped_column(IdString)
+    cursor: Mapped[str] = mapped_column(IdString, default="")  # records up to here are done
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)  # [{id, error}], the first 1,000
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(IdString)
+    date_finished: Mapped[datetime | None]

@@ -96,3 +96,36 @@ class ExportRead(ReadModel):
     date_created: Timestamp
     date_finished: Timestamp | None
     created_by: str | None
+
+
+# --- bulk actions ----------------------------------------------------------------------------------------------
+class BulkActionCreate(WriteModel):
+    resource: Literal["lead", "contact", "opportunity", "task"]
+    action: Literal["update", "delete"]
+    filters: dict[str, Any] = Field(default_factory=dict, description="The list's filters: every record matching now.")
+    ids: Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=10000)] | None = Field(
+        None, description="Or these records (up to 10,000).")
+    all: bool = Field(False, description="Every record of the resource (when neither filters nor ids are given).")
+    changes: dict[str, Any] = Field(default_factory=dict, description=(
+        "For update: the fields to set, as PUT takes them, e.g. {\"status_id\": \"stat_...\"}."))
+
+
+class BulkActionRead(ReadModel):
+    id: str
+    resource: str
+    action: str
+    filters: dict[str, Any]
+    ids: list[str] | None
+    changes: dict[str, Any]
+    status: Literal["queued", "running", "succeeded", "failed"]
+    total: int = Field(description="Records it covers: those matching when it was asked.")
+    processed: int = Field(description="Progress: records done so far.")
+    succeeded: int
+    failed: int
+    failures: list[dict[str, Any]] = Field(description="The first 1,000 records that failed, with why.")
+    error: str | None
+    job_id: str | None
+    date_created: Timestamp
+    date_updated: Timestamp
+    date_finished: Timestamp | None
+    created_by: str | None

@@ -1,4 +1,4 @@
-"""imports and exports: an import's file in chunks, its per-row errors; an export's file in chunks
+"""imports, exports and bulk actions: an import's file in chunks and its per-row errors, an export's file in chunks, bulk actions
 
 Revision ID: 0015
 Revises: 0014
@@ -19,6 +19,37 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('bulk_action',
+    sa.Column('resource', sa.String(length=20), nullable=False),
+    sa.Column('action', sa.String(length=10), nullable=False),
+    sa.Column('filters', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('changes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('last_id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=True),
+    sa.Column('cursor', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('total', sa.Integer(), nullable=False),
+    sa.Column('processed', sa.Integer(), nullable=False),
+    sa.Column('succeeded', sa.Integer(), nullable=False),
+    sa.Column('failures', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('failed', sa.Integer(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('job_id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=True),
+    sa.Column('date_finished', geniziz.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('date_created', geniziz.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('date_updated', geniziz.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('organization_id', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('created_by', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=True),
+    sa.Column('updated_by', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=True),
+    sa.ForeignKeyConstraint(['created_by'], ['user.id'], name=op.f('fk_bulk_action_created_by_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_bulk_action_organization_id_organization'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['updated_by'], ['user.id'], name=op.f('fk_bulk_action_updated_by_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bulk_action'))
+    )
+    with op.batch_alter_table('bulk_action', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_bulk_action_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('data_export',
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('resource', sa.String(length=20), nullable=False),
@@ -159,3 +190,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_data_export_organization_id'))
 
     op.drop_table('data_export')
+    with op.batch_alter_table('bulk_action', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bulk_action_organization_id'))
+
+    op.drop_table('bulk_action')
