@@ -167,7 +167,7 @@ def read_rows(lines: Iterable[str], fmt: str) -> tuple[list[str], Iterator[tuple
         first: list[tuple[int, dict[str, Any] | str]] = []
         columns: list[str] = []
         number = 1  # no header: the first line is row 2, as a spreadsheet of it would number it
-        for line in iterator:  # the columns are the first object's keys (and any later one's, mapped as given)
+        for line in iterator:  # the columns are the first object's keys: name the same ones on every line
             number += 1
             if line.strip():
                 row = _json_row(line)
