@@ -184,7 +184,7 @@ FACTORIES["import"] = _import
 def _export(api: Api) -> tuple[str, str | None]:
     from tests.conftest import BACKEND, wait_until
 
-    started = api.create("export", resource="lead")
+    started = api.ok("POST", "/export/", json={"resource": "lead"})
     if BACKEND == "sqlite":
         wait_until(lambda: api.ok("GET", f"/export/{started['id']}/")["status"] == "succeeded", what="an export")
     return started["id"], None
@@ -193,8 +193,8 @@ def _export(api: Api) -> tuple[str, str | None]:
 def _bulk_action(api: Api) -> tuple[str, str | None]:
     from tests.conftest import BACKEND, wait_until
 
-    started = api.create("bulk_action", resource="task", action="update", ids=[make_task(api)["id"]],
-                         changes={"is_complete": True})
+    started = api.ok("POST", "/bulk_action/", json={"resource": "task", "action": "update", "ids": [make_task(api)["id"]],
+                                                    "changes": {"is_complete": True}})
     if BACKEND == "sqlite":
         wait_until(lambda: api.ok("GET", f"/bulk_action/{started['id']}/")["status"] == "succeeded", what="a bulk action")
     return started["id"], None
