@@ -223,3 +223,49 @@ def _mailing_export(api: Api) -> str:
         _platforms().connect(api, "klaviyo")
     return api.create("mailing_export", platform="klaviyo", config={"list_id": "XyZ123"},
                       filters={"lead_created_before": "2000-01-01T00:00:00Z"})["id"]
+
+# --- flows (lead merge and move, import and export)
+def _lead_merge(api: Api) -> tuple[str, str | None]:
+    source, destination = make_lead(api), make_lead(api)
+    api.ok("POST", "/lead/merge/", status=200, json={"source": source["id"], "destination": destination["id"]})
+    return generated(api, "lead_merge", destination["id"])[0]["id"], None
+
+
+FACTORIES["activity/lead_merge"] = _lead_merge
+
+
+def _import(api: Api) -> tuple[str, str | None]:
+    """A finished import (on SQLite the server's own worker runs it; on PostgreSQL none does, so it stays
+    queued): either way its record no longer changes while a sweep compares snapshots."""
+    from tests.conftest import BACKEND, wait_until
+
+    started = api.create("import", content=f"Company\nImported {secrets.token_hex(3)}\n")
+    if BACKEND == "sqlite":
+        wait_until(lambda: api.ok("GET", f"/import/{started['id']}/")["status"] == "succeeded", what="an import")
+    return started["id"], None
+
+
+FACTORIES["import"] = _import
+
+
+def _export(api: Api) -> tuple[str, str | None]:
+    from tests.conftest import BACKEND, wait_until
+
+    started = api.ok("POST", "/export/", json={"resource": "lead"})
+    if BACKEND == "sqlite":
+        wait_until(lambda: api.ok("GET", f"/export/{started['id']}/")["status"] == "succeeded", what="an export")
+    return started["id"], None
+
+
+def _bulk_action(api: Api) -> tuple[str, str | None]:
+    from tests.conftest import BACKEND, wait_until
+
+    started = api.ok("POST", "/bulk_action/", json={"resource": "task", "action": "update", "ids": [make_task(api)["id"]],
+                                                    "changes": {"is_complete": True}})
+    if BACKEND == "sqlite":
+        wait_until(lambda: api.ok("GET", f"/bulk_action/{started['id']}/")["status"] == "succeeded", what="a bulk action")
+    return started["id"], None
+
+
+FACTORIES["export"] = _export
+FACTORIES["bulk_action"] = _bulk_action

@@ -31,7 +31,8 @@ T = TypeVar("T")
 READ_TOOLS = {"describe_resource", "list_records", "get_record", "search", "lead_score", "run_action"}
 SAFE_TOOLS = READ_TOOLS | {"create_record", "update_record", "log_activity", "complete_task", "run_write_action",
                           "send_email"}
-# run_destructive_action: the dispatch tool of destructive actions (custom object types deleted with their instances).
+# run_destructive_action: the dispatch tool of destructive actions (custom object types deleted with their
+# instances, lead merge and move).
 ALL_TOOLS = SAFE_TOOLS | {"delete_record", "run_destructive_action"}
 IDENTITY = {"user", "membership", "api_key", "organization", "role", "credential"}
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -134,8 +135,7 @@ def test_tools_listed_per_scope(api: Api, scope: str | None, expected: set[str])
     for name, tool in tools.items():
         assert tool.input_schema["type"] == "object" and tool.description, name
         assert tool.annotations.read_only_hint is (name in READ_TOOLS)
-        assert tool.annotations.destructive_hint is (None if name in READ_TOOLS else
-                                                      name in ("delete_record", "run_destructive_action"))
+        assert tool.annotations.destructive_hint is (None if name in READ_TOOLS else name in ALL_TOOLS - SAFE_TOOLS)
 
 
 def test_the_tool_list_fits_in_an_agents_context(api: Api) -> None:
@@ -188,7 +188,7 @@ def test_describe_resource_answers_for_every_resource(api: Api) -> None:
 
 def test_describe_resource_examples_run(api: Api) -> None:
     """Each example works as given once its placeholder IDs name real records."""
-    mcp = Mcp(api, "write_safe")
+    mcp = Mcp(api, "write_destructive")  # the widest scope, so that destructive actions' examples run too
     ids = {'"lead ID"': f'"{make_lead(api)["id"]}"', '"opportunity ID"': f'"{make_opportunity(api)["id"]}"'}
     ran = []
     for name in mcp.tools()["describe_resource"].input_schema["properties"]["resource"]["enum"]:

@@ -76,6 +76,8 @@ def one_winner(answers: list[Answer], won: int, lost: int, field: str | None = N
 
 
 # --- the paths -----------------------------------------------------------------------------------------
+
+
 def genesy_contact_emails(c: Clients) -> None:
     contact = make_contact(c.api)
     answers = burst([lambda i=i: c.genesy.put("/contacts", json={"contacts": [
@@ -305,6 +307,7 @@ def rest_conversation_messages(c: Clients) -> None:
     got = c.api.ok("GET", f"/conversation/{thread['id']}/")
     assert got["n_messages"] == len(got["messages"]) == N
 
+
 def rest_enrol_once(c: Clients) -> None:
     from tests.factories import make_sequence
 
@@ -322,6 +325,7 @@ def rest_enrol_once(c: Clients) -> None:
     final = c.api.ok("GET", path)["status"]
     assert (history[-1]["kind"] == "paused") is (final == "paused")
 
+
 def rest_mailing_connection_once(c: Clients) -> None:
     from tests.mailing_platforms import shared
 
@@ -331,6 +335,23 @@ def rest_mailing_connection_once(c: Clients) -> None:
     one_winner(answers, 201, 400, "platform")
     assert len(c.api.ok("GET", "/mailing_connection/", params={"platform": "brevo"})["data"]) == 1
 
+
+def rest_merges_both_ways(c: Clients) -> None:
+    """Merges of one pair in both directions, with contacts being added to both: one merge wins, the others
+    find a lead gone (400); every contact created is on the lead that remains."""
+    a, b = make_lead(c.api), make_lead(c.api)
+    merges = [lambda i=i: c.api.post("/lead/merge/", json={"source": (a, b)[i % 2]["id"],
+                                                           "destination": (b, a)[i % 2]["id"]}) for i in range(N // 2)]
+    adds = [lambda i=i: c.api.post("/contact/", json={"lead_id": (a, b)[i % 2]["id"], "name": f"C{i}"})
+            for i in range(N // 2)]
+    answers = burst([call for pair in zip(merges, adds, strict=True) for call in pair])
+    merged, added = answers[0::2], answers[1::2]
+    one_winner(merged, 200, 400)
+    survivor = next(answer.body["id"] for answer in merged if answer.status == 200)
+    created = {answer.body["id"] for answer in added if answer.status == 201}
+    assert all(answer.status in (201, 400, 409) for answer in added), [a.body for a in added]
+    on_survivor = {row["id"] for row in c.api.ok("GET", "/contact/", params={"lead_id": survivor})["data"]}
+    assert created == on_survivor
 
 # The races, each with the write paths it covers ("surface METHOD path" or "mcp tool").
 RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
@@ -356,6 +377,7 @@ RACES: dict[Callable[[Clients], None], tuple[str, ...]] = {
     rest_contacts_of_one_lead: ("rest POST /contact/",),
     rest_task_completion: ("rest PUT /task/{id}/",),
     rest_mailing_connection_once: ("rest POST /mailing_connection/",),
+    rest_merges_both_ways: ("rest POST /lead/merge/", "rest POST /contact/"),
     mcp_custom_activity_type_name: ("mcp create_record",),
     mcp_children_of_a_deleted_lead: ("mcp create_record", "mcp delete_record"),
     mcp_complete_task: ("mcp complete_task",),
@@ -378,12 +400,16 @@ EXCUSED = {
 
 
 @pytest.fixture
+
+
 def clients(api: Api) -> Iterator[Clients]:
     with Genesy(api) as genesy:
         yield Clients(api, genesy, Mcp(api))
 
 
 @pytest.mark.parametrize("race", RACES, ids=lambda race: race.__name__)
+
+
 def test_race(clients: Clients, race: Callable[[Clients], None]) -> None:
     race(clients)
 
@@ -401,7 +427,11 @@ def test_every_write_path_is_raced_or_excused() -> None:
 
 
 # --- the issue's other reproductions ---------------------------------------------------------------------
+
+
 @pytest.fixture(scope="module")
+
+
 def search_limited(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(server.database_url, tmp_path_factory.mktemp("searches") / "server.log",
                        GENIZIZ_RATE_LIMIT_HEAVY="2/minute")
@@ -420,6 +450,8 @@ def test_an_encoded_query_parameter_is_still_a_search(api: Api, search_limited: 
 
 @pytest.mark.parametrize("field,value", [("linkedinUrl", "javascript:alert(1)"), ("domain", "data:text/html,x"),
                                          ("linkedinUrl", "java\tscript:alert(1)"), ("domain", "JavaScript:x")])
+
+
 def test_genesy_refuses_script_urls(api: Api, field: str, value: str) -> None:
     with Genesy(api) as genesy:
         for path, key in (("/contacts", "contacts"), ("/companies", "companies")):

@@ -45,6 +45,7 @@ DOMAINS = [
     "geniziz.custom",
     "geniziz.sequences",
     "geniziz.mailing",
+    "geniziz.flows",
 ]
 # Models that no resource declares but the schema needs.
 MODEL_MODULES = ["geniziz.integrations.models"]

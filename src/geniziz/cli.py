@@ -1,4 +1,4 @@
-"""The `geniziz` command: serve, migrate, and workspace / API-key administration."""
+"""The `geniziz` command: serve, migrate, workspace / API-key administration, import and export."""
 
 from __future__ import annotations
 
@@ -154,6 +154,135 @@ def apikey_create(
 
     result = _run(_with_session(work))
     typer.echo(json.dumps(result) if as_json else f"API key (shown once): {result['api_key']}")
+
+
+# --- import and export (geniziz.flows) ---------------------------------------------------------------------
+async def _member(session, workspace: str, email: str | None):  # type: ignore[no-untyped-def]
+    """The user an import or export acts as: the member with this email, else the workspace's first admin."""
+    from geniziz.identity.models import Membership, User
+
+    query = select(Membership.user_id).join(User, User.id == Membership.user_id).where(
+        Membership.organization_id == workspace)
+    query = query.where(func.lower(User.email) == email.lower()) if email else query.where(
+        Membership.role == "admin").order_by(Membership.id)
+    user_id = await session.scalar(query.limit(1))
+    if user_id is None:
+        raise typer.BadParameter(f"no {'member ' + email if email else 'admin'} in workspace {workspace}")
+    return user_id
+
+
+@app.command("import")
+def import_file(
+    path: Annotated[str, typer.Argument(help="A CSV file with a header row, or JSON lines (.jsonl).")],
+    workspace: Annotated[str, typer.Option("--workspace", help="The workspace (organization) ID.")],
+    as_user: Annotated[str | None, typer.Option("--as", help="A member's email (default: the first admin).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl (default: from the file name).")] = None,
+    mapping: Annotated[list[str] | None, typer.Option("--map", help="COLUMN=FIELD (or COLUMN= to ignore it), "
+                                                                  "over the mapping guessed from the header.")] = None,
+    dedupe: Annotated[str, typer.Option(help="update, skip or none.")] = "update",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would happen, change nothing.")] = False,
+    errors: Annotated[str | None, typer.Option("--errors", help="Write the rows that failed here (CSV).")] = None,
+) -> None:
+    """Import leads and contacts from a file, streamed in committed batches, with a progress bar."""
+    import csv
+    import sys
+
+    from geniziz.api.errors import APIError
+    from geniziz.app import load_domains
+    from geniziz.flows.imports import FileImport
+
+    fmt = fmt or ("jsonl" if path.endswith((".jsonl", ".ndjson")) else "csv")
+    if fmt not in ("csv", "jsonl") or dedupe not in ("update", "skip", "none"):
+        raise typer.BadParameter("--format is csv or jsonl; --dedupe is update, skip or none")
+    overrides = {}
+    for item in mapping or []:
+        column, sep, target = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--map {item!r}: expected COLUMN=FIELD")
+        overrides[column] = target or None
+    load_domains()
+    settings = get_settings()
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    error_file = open(errors, "w", newline="") if errors else None  # noqa: SIM115
+    writer = csv.writer(error_file) if error_file else None
+    if writer:
+        writer.writerow(["row", "field", "reason"])
+    size = os.path.getsize(path)
+
+    async def work() -> dict:
+        try:
+            return await stream()
+        finally:
+            await db.dispose()
+
+    async def stream() -> dict:
+        async with db.system_session() as session:
+            user_id = await _member(session, workspace, as_user)
+        with open(path, newline="", encoding="utf-8-sig") as handle, \
+                typer.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
+            read = 0
+
+            def lines():  # type: ignore[no-untyped-def]
+                nonlocal read
+                for line in handle:
+                    read += len(line.encode())
+                    yield line
+
+            job = FileImport(db, workspace, user_id, fmt, overrides, dedupe, dry_run)
+            return await job.run(lines(), on_batch=lambda _done: bar.update(read - bar.pos),
+                                 on_error=lambda *row: writer.writerow(row) if writer else None)
+
+    try:
+        result = _run(work())
+    except APIError as exc:
+        raise typer.BadParameter(f"{exc.message} {exc.field_errors or ''}") from None
+    finally:
+        if error_file:
+            error_file.close()
+    typer.echo(json.dumps({k: v for k, v in result.items() if k != "columns"}))
+
+
+@app.command("export")
+def export_records(
+    resource: Annotated[str, typer.Argument(help="lead, contact or opportunity.")],
+    workspace: Annotated[str, typer.Option("--workspace", help="The workspace (organization) ID.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    output: Annotated[str | None, typer.Option("--output", "-o", help="A file (default: standard output).")] = None,
+    filters: Annotated[str | None, typer.Option("--filters", help='The list filters as JSON, e.g. {"status_id": "..."}.')] = None,
+    as_user: Annotated[str | None, typer.Option("--as", help="A member's email (default: the first admin).")] = None,
+) -> None:
+    """Export leads, contacts or opportunities (filtered like the lists), streamed as CSV or JSON lines."""
+    import sys
+
+    from geniziz.api.auth import Principal
+    from geniziz.api.context import Ctx
+    from geniziz.api.errors import APIError
+    from geniziz.app import load_domains
+    from geniziz.flows.exports import write_export
+
+    load_domains()
+    settings = get_settings()
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+
+    async def work() -> int:
+        try:
+            async with db.system_session() as session:
+                user_id = await _member(session, workspace, as_user)
+            async with db.unit(workspace) as session:
+                ctx = Ctx(session, Principal(workspace, user_id, "admin", ""), "cli")
+                return await write_export(ctx, resource, fmt, json.loads(filters) if filters else {}, out.write)
+        finally:
+            await db.dispose()
+
+    try:
+        rows = _run(work())
+    except APIError as exc:
+        raise typer.BadParameter(f"{exc.message} {exc.field_errors or ''}") from None
+    finally:
+        if output:
+            out.close()
+    typer.echo(f"{rows} rows", err=True)
 
 
 if __name__ == "__main__":

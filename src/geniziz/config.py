@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     job_max_attempts: int = 5  # unless the handler or the enqueue says otherwise
     job_backoff_seconds: float = 10.0  # first retry delay; doubles per attempt, with jitter
     job_retention_days: int = 30  # finished jobs (and their idempotency keys) are kept this long
-    job_modules: str = ""  # comma-separated extra modules declaring job handlers, imported by workers
+    job_modules: str = ""
+    # A lead move with more records than this runs as a background job (POST /lead/{id}/move/ answers at once).
+    lead_move_inline_records: int = 5000  # comma-separated extra modules declaring job handlers, imported by workers
     log_level: str = "info"
 
     # Outbound integrations (mailing exports): requests to private, loopback or link-local addresses are

@@ -117,6 +117,8 @@ opportunity_status_change = _typed("status_change/opportunity", "Opportunity sta
 task_completed = _typed("task_completed", "Task completed activity", service.ActivityService("task_completed"),
                         s.TaskCompletedRead, description="One per completion of a task. A task without a lead "
                                                          "gives an activity without one.")
+lead_merge = _typed("lead_merge", "Lead merge activity", service.ActivityService("lead_merge"), s.LeadMergeRead,
+                    description="On the lead another was merged into (POST /lead/merge/): what moved.")
 
 custom_activity_type = register(Resource(
     name="custom_activity_type", title="Custom activity type", service=service.CustomActivityTypeService(),

@@ -28,7 +28,7 @@ from geniziz.custom.records import CustomBody, with_custom
 
 # --- values ----------------------------------------------------------------------------------------
 WRITABLE_TYPES = ("note", "call", "email", "sms", "meeting", "channel_message", "custom")
-GENERATED_TYPES = ("created", "status_change/lead", "status_change/opportunity", "task_completed")
+GENERATED_TYPES = ("created", "status_change/lead", "status_change/opportunity", "task_completed", "lead_merge")
 TYPES = WRITABLE_TYPES + GENERATED_TYPES
 
 Direction = Literal["inbound", "outbound"]
@@ -344,6 +344,13 @@ class TaskCompletedRead(ActivityRead):
     task_text: str | None = None
 
 
+class LeadMergeRead(ActivityRead):
+    source_lead_id: str | None = Field(None, description="The lead merged into this one (now deleted).")
+    source_lead_name: str | None = None
+    moved: dict[str, int] = Field(default_factory=dict, description="Records that moved here, per kind.")
+    fields_filled: list[str] = Field(default_factory=list, description="Fields filled or united from the source.")
+
+
 # --- updates: PUT changes only the fields sent; these may not be cleared -----------------------------
 ALWAYS_SET = {"lead_id", "user_id", "activity_at"}
 NoteUpdate = with_custom(partial_model(NoteCreate, "NoteFields", not_null=ALWAYS_SET), "NoteUpdate")
@@ -360,7 +367,7 @@ READ_SCHEMAS: dict[str, type[ActivityRead]] = {
     "note": NoteRead, "call": CallRead, "email": EmailRead, "sms": SmsRead, "meeting": MeetingRead,
     "channel_message": ChannelMessageRead, "custom": CustomRead, "created": CreatedRead,
     "status_change/lead": LeadStatusChangeRead, "status_change/opportunity": OpportunityStatusChangeRead,
-    "task_completed": TaskCompletedRead,
+    "task_completed": TaskCompletedRead, "lead_merge": LeadMergeRead,
 }
 
 

@@ -21,5 +21,6 @@ class ExternalRef(Base):
     organization_id: Mapped[str] = mapped_column(IdString, ForeignKey("organization.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(50))
     external_id: Mapped[str] = mapped_column(String(500))
-    record_id: Mapped[str] = mapped_column(IdString, index=True)
+    # Any record's ID, without a foreign key: merge and move carry it with the record (geniziz.flows.graph).
+    record_id: Mapped[str] = mapped_column(IdString, index=True, info={"refers_to": "*"})
     date_created: Mapped[datetime] = mapped_column(default=utcnow)
