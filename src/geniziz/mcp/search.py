@@ -1,7 +1,8 @@
 """Free-text search over leads and contacts (name, email, phone, URL), ranked: exact matches first.
 
-The database narrows the candidates with the same workspace-scoped queries the lead and contact
-lists use (the lead's search text, the contact's email and phone keys); ranking happens here.
+The database narrows the candidates with the same workspace-scoped, indexed matches the lead and
+contact lists use (leads/search.py: the lead's search text, the contact's name, email and phone
+keys and URLs); ranking happens here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from geniziz.api.resource import REGISTRY
 from geniziz.api.schemas import normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
+from geniziz.leads.search import contains
 
 CANDIDATES = 200  # per kind, newest first; ranking picks from these
 EXACT, PREFIX, PARTIAL = 3, 2, 1
@@ -98,16 +100,17 @@ async def search(ctx: Ctx, query: str, limit: int) -> dict[str, Any]:
     terms = needle.terms()
     lead_resource, contact_resource = REGISTRY["lead"], REGISTRY["contact"]
 
+    # Each condition is served by an index (leads/search.py); terms under 3 characters scan.
     lead_query = lead_resource.service.query(ctx).where(or_(*(
-        Lead.search_text.contains(term, autoescape=True) for term in terms)))
+        contains(ctx, Lead.search_text, term) for term in terms)))
     leads = list((await ctx.session.scalars(
         lead_query.order_by(Lead.id.desc()).limit(CANDIDATES))).unique())
 
-    contact_terms = [Contact.email_keys.contains(t, autoescape=True) for t in terms]
-    contact_terms += [func.lower(Contact.name).contains(needle.text, autoescape=True)]
-    contact_terms += [Contact.phone_keys.contains(t, autoescape=True) for t in (needle.phone, needle.digits) if t]
+    contact_terms = [contains(ctx, Contact.email_keys, t) for t in terms]
+    contact_terms += [contains(ctx, func.lower(Contact.name), needle.text, indexed=Contact.name)]
+    contact_terms += [contains(ctx, Contact.phone_keys, t) for t in (needle.phone, needle.digits) if t]
     if needle.url:  # contact URLs (e.g. LinkedIn) are only in their JSON list
-        contact_terms.append(func.lower(cast(Contact.urls, String)).contains(needle.url, autoescape=True))
+        contact_terms.append(contains(ctx, func.lower(cast(Contact.urls, String)), needle.url, indexed=Contact.urls))
     contacts = list(await ctx.session.scalars(contact_resource.service.query(ctx).where(or_(*contact_terms))
                                               .order_by(Contact.id.desc()).limit(CANDIDATES)))
 

@@ -15,10 +15,17 @@ target_metadata = Base.metadata
 config = context.config
 # Indexes written by hand in migrations, which the models cannot declare portably (e.g. PostgreSQL's
 # trigram index for lead search); autogenerate and `alembic check` leave them alone.
-HAND_WRITTEN_INDEXES = {"ix_lead_search_text_trgm", "ux_custom_activity_type_org_lower_name", "ix_activity_report"}
+HAND_WRITTEN_INDEXES = {"ix_lead_search_text_trgm", "ux_custom_activity_type_org_lower_name", "ix_activity_report",
+                        # 0016: trigram indexes for the contact filters and MCP's search (PostgreSQL)
+                        "ix_contact_email_keys_trgm", "ix_contact_phone_keys_trgm", "ix_contact_name_trgm",
+                        "ix_contact_urls_trgm"}
+# SQLite FTS5 tables (0016) and the shadow tables FTS5 keeps for them (<name>_data, _idx, _docsize, _config).
+HAND_WRITTEN_TABLES = {"lead_fts", "contact_fts"}
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+    if type_ == "table" and any(name == t or name.startswith(f"{t}_") for t in HAND_WRITTEN_TABLES):
+        return False
     return not (type_ == "index" and name in HAND_WRITTEN_INDEXES)
 
 
