@@ -9,13 +9,14 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import String, cast, func, select, text
 
 from geniziz.app import load_domains
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import ContactService
 from geniziz.db import Database
 from geniziz.leads.models import Lead
+from geniziz.leads.search import contains, read_through_index
 from geniziz.leads.service import LeadService
 from tests.conftest import Api, Server
 from tests.factories import make_contact, make_lead
@@ -142,16 +143,17 @@ def test_the_database_answers_from_the_index(server: Server, api: Api) -> None:
                 "contact email": ContactService().filter(ctx, select(Contact.id), {"email": "ida@indexed.example"}),  # type: ignore[arg-type]
                 "contact phone": ContactService().filter(ctx, select(Contact.id), {"phone": "+12125550199"}),  # type: ignore[arg-type]
             }
-            from geniziz.leads.search import contains
-            from sqlalchemy import String, cast
-            queries["contact name"] = select(Contact.id).where(
-                contains(ctx, func.lower(Contact.name), "ida ind", indexed=Contact.name))  # type: ignore[arg-type]
-            queries["contact urls"] = select(Contact.id).where(
-                contains(ctx, func.lower(cast(Contact.urls, String)), "linkedin", indexed=Contact.urls))  # type: ignore[arg-type]
+            # MCP's search: the contact's name and URLs
+            queries["contact name"] = read_through_index(select(Contact.id).where(
+                contains(ctx, func.lower(Contact.name), "ida ind", indexed=Contact.name)), Contact, ["ida ind"])  # type: ignore[arg-type]
+            queries["contact urls"] = read_through_index(select(Contact.id).where(
+                contains(ctx, func.lower(cast(Contact.urls, String)), "linkedin", indexed=Contact.urls)),  # type: ignore[arg-type]
+                Contact, ["linkedin"])
             plans = {}
             if not sqlite:  # a handful of rows: make the planner show whether it *can* use the index
                 await session.execute(text("SET LOCAL enable_seqscan = off"))
             for name, query in queries.items():
+                query = query.where(query.selected_columns[0].table.c.organization_id == api.org_id)  # as scoped
                 compiled = query.compile(session.bind, compile_kwargs={"literal_binds": True})
                 explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
                 rows = (await session.execute(text(explain + str(compiled)))).all()
@@ -168,7 +170,9 @@ def test_the_database_answers_from_the_index(server: Server, api: Api) -> None:
         assert plans.pop("triggers") == ("contact_fts_delete contact_fts_insert contact_fts_update "
                                          "lead_fts_delete lead_fts_insert lead_fts_update")
         for name, plan in plans.items():
+            # the FTS table gives rowids, and the table is read by them (not by walking the workspace's rows)
             assert "VIRTUAL TABLE INDEX" in plan and "_fts" in plan, (name, plan)
+            assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan, (name, plan)
     else:
         expected = {"lead query": "ix_lead_search_text_trgm", "contact email": "ix_contact_email_keys_trgm",
                     "contact phone": "ix_contact_phone_keys_trgm", "contact name": "ix_contact_name_trgm",

@@ -19,7 +19,7 @@ from geniziz.api.resource import REGISTRY
 from geniziz.api.schemas import normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
-from geniziz.leads.search import contains
+from geniziz.leads.search import contains, read_through_index
 
 CANDIDATES = 200  # per kind, newest first; ranking picks from these
 EXACT, PREFIX, PARTIAL = 3, 2, 1
@@ -101,8 +101,8 @@ async def search(ctx: Ctx, query: str, limit: int) -> dict[str, Any]:
     lead_resource, contact_resource = REGISTRY["lead"], REGISTRY["contact"]
 
     # Each condition is served by an index (leads/search.py); terms under 3 characters scan.
-    lead_query = lead_resource.service.query(ctx).where(or_(*(
-        contains(ctx, Lead.search_text, term) for term in terms)))
+    lead_query = read_through_index(lead_resource.service.query(ctx).where(or_(*(
+        contains(ctx, Lead.search_text, term) for term in terms))), Lead, terms)
     leads = list((await ctx.session.scalars(
         lead_query.order_by(Lead.id.desc()).limit(CANDIDATES))).unique())
 
@@ -111,8 +111,8 @@ async def search(ctx: Ctx, query: str, limit: int) -> dict[str, Any]:
     contact_terms += [contains(ctx, Contact.phone_keys, t) for t in (needle.phone, needle.digits) if t]
     if needle.url:  # contact URLs (e.g. LinkedIn) are only in their JSON list
         contact_terms.append(contains(ctx, func.lower(cast(Contact.urls, String)), needle.url, indexed=Contact.urls))
-    contacts = list(await ctx.session.scalars(contact_resource.service.query(ctx).where(or_(*contact_terms))
-                                              .order_by(Contact.id.desc()).limit(CANDIDATES)))
+    contact_query = read_through_index(contact_resource.service.query(ctx).where(or_(*contact_terms)), Contact, terms)
+    contacts = list(await ctx.session.scalars(contact_query.order_by(Contact.id.desc()).limit(CANDIDATES)))
 
     hits: list[tuple[int, int, str, Any]] = []  # (grade, kind order, field, record)
     for lead in leads:
