@@ -118,14 +118,14 @@ async def seed_activities(db: Any, org_id: str, user_id: str, big_lead: str, cou
     else:
         sql = (f"INSERT INTO activity ({columns}) SELECT 'acti_' || lpad(n::text, 22, '0'), :org, "
                f"CASE n % 3 WHEN 0 THEN 'call' ELSE 'note' END, "
-               f"CASE WHEN n < :big THEN :big_lead ELSE l.ids[1 + floor(random() * l.n)::int] END, :user, "
+               f"CASE WHEN n < :big THEN :big_lead ELSE l.ids[1 + floor(random() * l.cnt)::int] END, :user, "
                f"now() - random() * interval '730 days', CASE n % 3 WHEN 0 THEN 'outbound' END, "
                f"CASE n % 3 WHEN 0 THEN 'completed' END, "
                f"CASE n % 3 WHEN 0 THEN jsonb_build_object('duration', n % 1800, 'phone', '+15550001111', "
                f"'disposition', 'answered', 'recording_url', NULL, 'note', {note}) "
                f"ELSE jsonb_build_object('note', {note}, 'note_html', NULL) END, now(), now(), :user, :user "
                f"FROM generate_series(CAST(:start AS bigint), CAST(:stop AS bigint) - 1) AS n, "
-               f"(SELECT array_agg(id) AS ids, count(*) AS n FROM lead) AS l")
+               f"(SELECT array_agg(id) AS ids, count(*) AS cnt FROM lead) AS l")
     started = time.monotonic()
     for start in range(0, count, batch):  # bounded: count / batch statements
         stop = min(count, start + batch)
@@ -250,9 +250,15 @@ def bench_backend(backend: str, args: argparse.Namespace) -> None:
             print(f"\n=== {backend}: {version}; {args.leads:,} leads, {n_activities:,} activities "
                   f"(started {time.strftime('%H:%M UTC', time.gmtime())}, load {load()}) ===", flush=True)
             upgrade(url)
-            db = Database(url)
-            recreate = asyncio.run(drop_for_load(db))
-            asyncio.run(db.dispose())
+
+            async def drop() -> list[str]:
+                db = Database(url)
+                try:
+                    return await drop_for_load(db)
+                finally:
+                    await db.dispose()
+
+            recreate = asyncio.run(drop())
             s = asyncio.run(bench_http.seed(url, args.leads, rng))
             print(f"seeded {s.leads:,} leads and {s.contacts:,} contacts in {s.seconds:.0f} s (load {load()})", flush=True)
 
@@ -279,6 +285,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> None:
                 "lead query: name fragment": [q for q, _ in s.queries],
                 "lead query: contact email": picked["email"],
                 "lead query: phone, last 7 digits": [p[-7:] for p in picked["phone"]],
+                "lead query: common 3-6 letters": ["son", "com", "sales@", "smith", "llc", ".net"],
                 "contact email": picked["email"],
                 "contact phone": picked["phone"],
                 f"activity: big lead's first page ({min(args.big_lead, n_activities):,})": [s.lead_ids[0]],

@@ -13,7 +13,7 @@ from geniziz.api.resource import CrudService, Ref
 from geniziz.api.schemas import normalize_email, normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
-from geniziz.leads.search import contains, read_through_index
+from geniziz.leads.search import matching
 from geniziz.leads.service import LeadService, refresh_search_text
 
 
@@ -37,8 +37,7 @@ class ContactService(CrudService[Contact]):
                     value = normalize(value)
                 except ValueError as exc:
                     raise field_error(name, str(exc)) from None
-                key = f"|{value.lower()}|"  # indexed: leads/search.py
-                query = read_through_index(query.where(contains(ctx, column, key)), Contact, [key])
+                query = matching(ctx, query, Contact, [(column, f"|{value.lower()}|")])  # indexed: leads/search.py
         return super().filter(ctx, query, filters)
 
     async def apply(self, ctx: Ctx, obj: Contact, data: dict[str, Any], *, creating: bool) -> None:

@@ -13,7 +13,7 @@ from geniziz.api.resource import CrudService, Ref
 from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
-from geniziz.leads.search import contains, read_through_index
+from geniziz.leads.search import matching
 from geniziz.statuses.models import Status
 from geniziz.statuses.service import first_status
 
@@ -59,7 +59,7 @@ class LeadService(CrudService[Lead]):
     def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
         text = (filters.pop("query", None) or "").strip().lower()
         if text:  # served by an index: see leads/search.py
-            query = read_through_index(query.where(contains(ctx, Lead.search_text, text)), Lead, [text])
+            query = matching(ctx, query, Lead, [(Lead.search_text, text)])
         return super().filter(ctx, query, filters)
 
     async def apply(self, ctx: Ctx, obj: Lead, data: dict[str, Any], *, creating: bool) -> None:

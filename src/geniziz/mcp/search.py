@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import String, cast, func
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
@@ -19,7 +19,7 @@ from geniziz.api.resource import REGISTRY
 from geniziz.api.schemas import normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
-from geniziz.leads.search import contains, read_through_index
+from geniziz.leads.search import matching
 
 CANDIDATES = 200  # per kind, newest first; ranking picks from these
 EXACT, PREFIX, PARTIAL = 3, 2, 1
@@ -101,17 +101,15 @@ async def search(ctx: Ctx, query: str, limit: int) -> dict[str, Any]:
     lead_resource, contact_resource = REGISTRY["lead"], REGISTRY["contact"]
 
     # Each condition is served by an index (leads/search.py); terms under 3 characters scan.
-    lead_query = read_through_index(lead_resource.service.query(ctx).where(or_(*(
-        contains(ctx, Lead.search_text, term) for term in terms))), Lead, terms)
-    leads = list((await ctx.session.scalars(
-        lead_query.order_by(Lead.id.desc()).limit(CANDIDATES))).unique())
+    lead_query = matching(ctx, lead_resource.service.query(ctx), Lead, [(Lead.search_text, t) for t in terms])
+    leads = list((await ctx.session.scalars(lead_query.order_by(Lead.id.desc()).limit(CANDIDATES))).unique())
 
-    contact_terms = [contains(ctx, Contact.email_keys, t) for t in terms]
-    contact_terms += [contains(ctx, func.lower(Contact.name), needle.text, indexed=Contact.name)]
-    contact_terms += [contains(ctx, Contact.phone_keys, t) for t in (needle.phone, needle.digits) if t]
+    conditions: list[tuple[Any, str, Any]] = [(Contact.email_keys, t, Contact.email_keys) for t in terms]
+    conditions.append((func.lower(Contact.name), needle.text, Contact.name))
+    conditions += [(Contact.phone_keys, t, Contact.phone_keys) for t in (needle.phone, needle.digits) if t]
     if needle.url:  # contact URLs (e.g. LinkedIn) are only in their JSON list
-        contact_terms.append(contains(ctx, func.lower(cast(Contact.urls, String)), needle.url, indexed=Contact.urls))
-    contact_query = read_through_index(contact_resource.service.query(ctx).where(or_(*contact_terms)), Contact, terms)
+        conditions.append((func.lower(cast(Contact.urls, String)), needle.url, Contact.urls))
+    contact_query = matching(ctx, contact_resource.service.query(ctx), Contact, conditions)
     contacts = list(await ctx.session.scalars(contact_query.order_by(Contact.id.desc()).limit(CANDIDATES)))
 
     hits: list[tuple[int, int, str, Any]] = []  # (grade, kind order, field, record)
