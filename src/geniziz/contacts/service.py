@@ -14,6 +14,7 @@ from geniziz.api.schemas import normalize_email, normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.custom.records import CustomValues
 from geniziz.leads.models import Lead
+from geniziz.leads.search import matching
 from geniziz.leads.service import LeadService, refresh_search_text
 
 
@@ -38,7 +39,7 @@ class ContactService(CustomValues, CrudService[Contact]):
                     value = normalize(value)
                 except ValueError as exc:
                     raise field_error(name, str(exc)) from None
-                query = query.where(column.contains(f"|{value.lower()}|", autoescape=True))
+                query = matching(ctx, query, Contact, [(column, f"|{value.lower()}|")])  # indexed: leads/search.py
         return super().filter(ctx, query, filters)
 
     async def apply(self, ctx: Ctx, obj: Contact, data: dict[str, Any], *, creating: bool) -> None:

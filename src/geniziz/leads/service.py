@@ -14,6 +14,7 @@ from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
 from geniziz.custom.records import CustomValues
 from geniziz.leads.models import Lead
+from geniziz.leads.search import matching
 from geniziz.statuses.models import Status
 from geniziz.statuses.service import first_status
 
@@ -58,9 +59,9 @@ class LeadService(CustomValues, CrudService[Lead]):
         return (selectinload(Lead.contacts),)
 
     def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
-        text = filters.pop("query", None)
-        if text:
-            query = query.where(Lead.search_text.contains(text.strip().lower(), autoescape=True))
+        text = (filters.pop("query", None) or "").strip().lower()
+        if text:  # served by an index: see leads/search.py
+            query = matching(ctx, query, Lead, [(Lead.search_text, text)])
         return super().filter(ctx, query, filters)
 
     async def apply(self, ctx: Ctx, obj: Lead, data: dict[str, Any], *, creating: bool) -> None:

@@ -1,7 +1,8 @@
 """Free-text search over leads and contacts (name, email, phone, URL), ranked: exact matches first.
 
-The database narrows the candidates with the same workspace-scoped queries the lead and contact
-lists use (the lead's search text, the contact's email and phone keys); ranking happens here.
+The database narrows the candidates with the same workspace-scoped, indexed matches the lead and
+contact lists use (leads/search.py: the lead's search text, the contact's name, email and phone
+keys and URLs); ranking happens here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import String, cast, func
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
@@ -18,6 +19,7 @@ from geniziz.api.resource import REGISTRY
 from geniziz.api.schemas import normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.leads.models import Lead
+from geniziz.leads.search import matching
 
 CANDIDATES = 200  # per kind, newest first; ranking picks from these
 EXACT, PREFIX, PARTIAL = 3, 2, 1
@@ -98,18 +100,17 @@ async def search(ctx: Ctx, query: str, limit: int) -> dict[str, Any]:
     terms = needle.terms()
     lead_resource, contact_resource = REGISTRY["lead"], REGISTRY["contact"]
 
-    lead_query = lead_resource.service.query(ctx).where(or_(*(
-        Lead.search_text.contains(term, autoescape=True) for term in terms)))
-    leads = list((await ctx.session.scalars(
-        lead_query.order_by(Lead.id.desc()).limit(CANDIDATES))).unique())
+    # Each condition is served by an index (leads/search.py); terms under 3 characters scan.
+    lead_query = matching(ctx, lead_resource.service.query(ctx), Lead, [(Lead.search_text, t) for t in terms])
+    leads = list((await ctx.session.scalars(lead_query.order_by(Lead.id.desc()).limit(CANDIDATES))).unique())
 
-    contact_terms = [Contact.email_keys.contains(t, autoescape=True) for t in terms]
-    contact_terms += [func.lower(Contact.name).contains(needle.text, autoescape=True)]
-    contact_terms += [Contact.phone_keys.contains(t, autoescape=True) for t in (needle.phone, needle.digits) if t]
+    conditions: list[tuple[Any, str, Any]] = [(Contact.email_keys, t, Contact.email_keys) for t in terms]
+    conditions.append((func.lower(Contact.name), needle.text, Contact.name))
+    conditions += [(Contact.phone_keys, t, Contact.phone_keys) for t in (needle.phone, needle.digits) if t]
     if needle.url:  # contact URLs (e.g. LinkedIn) are only in their JSON list
-        contact_terms.append(func.lower(cast(Contact.urls, String)).contains(needle.url, autoescape=True))
-    contacts = list(await ctx.session.scalars(contact_resource.service.query(ctx).where(or_(*contact_terms))
-                                              .order_by(Contact.id.desc()).limit(CANDIDATES)))
+        conditions.append((func.lower(cast(Contact.urls, String)), needle.url, Contact.urls))
+    contact_query = matching(ctx, contact_resource.service.query(ctx), Contact, conditions)
+    contacts = list(await ctx.session.scalars(contact_query.order_by(Contact.id.desc()).limit(CANDIDATES)))
 
     hits: list[tuple[int, int, str, Any]] = []  # (grade, kind order, field, record)
     for lead in leads:

@@ -22,10 +22,16 @@ HAND_WRITTEN_INDEXES = {
     "ux_user_lower_email",  # 0017
     # 0010: GIN indexes on PostgreSQL only
     "ix_lead_custom_gin", "ix_contact_custom_gin", "ix_opportunity_custom_gin", "ix_custom_object_custom_gin",
+    # 0016: trigram indexes for the contact filters and MCP's search (PostgreSQL)
+    "ix_contact_email_keys_trgm", "ix_contact_phone_keys_trgm", "ix_contact_name_trgm", "ix_contact_urls_trgm",
 }
+# SQLite FTS5 tables (0016) and the shadow tables FTS5 keeps for them (<name>_data, _idx, _docsize, _config).
+HAND_WRITTEN_TABLES = {"lead_fts", "contact_fts"}
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+    if type_ == "table" and any(name == t or name.startswith(f"{t}_") for t in HAND_WRITTEN_TABLES):
+        return False
     return not (type_ == "index" and name in HAND_WRITTEN_INDEXES)
 
 

@@ -1,0 +1,83 @@
+"""Substring matches (LIKE '%term%') that an index serves, on both databases.
+
+PostgreSQL: trigram GIN indexes on the matched columns (migrations 0001 and 0016) serve LIKE itself,
+and its planner, which has statistics, chooses between them and walking the workspace newest first.
+
+SQLite: B-trees cannot serve LIKE '%x%', so FTS5 tables with the trigram tokenizer mirror the columns
+(`lead_fts`, `contact_fts`, kept in sync by triggers; migration 0016). SQLite keeps no statistics here
+(the app never runs ANALYZE), so the choice is made per statement, when it runs (`_choose_path`):
+- a term with few matches (under PROBE in the FTS table): the rows are read by the FTS rowids (and
+  LIKE re-checks them, so the result is exactly what LIKE alone finds);
+- a term with many (a 3-letter fragment, "gmail"): the plain walk of the workspace's rows newest first,
+  which meets a page of matches within a few thousand rows; reading thousands of matches by rowid and
+  sorting them would cost more (0.7 s for 50,000 matches at 200,000 leads).
+A trigram index needs a term of at least 3 characters: shorter terms always take the walk (they match
+most rows anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, event, literal_column, or_, select, table, text
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
+from sqlalchemy.orm import ORMExecuteState
+
+from geniziz.api.context import Ctx
+from geniziz.db import WorkspaceSession
+
+MIN_INDEXED = 3  # characters: one whole trigram
+PROBE = 2000  # FTS matches from which walking the workspace newest first finds a page sooner
+# Columns that an FTS5 table mirrors on SQLite (migration 0016's FTS_TABLES).
+FTS_COLUMNS = {"lead": {"search_text"}, "contact": {"name", "email_keys", "phone_keys", "urls"}}
+OPTION = "geniziz_fts_match"
+
+
+def like_pattern(term: str) -> str:
+    """'%term%' with LIKE's wildcards taken literally (ESCAPE '/')."""
+    return "%" + term.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+def matching(ctx: Ctx, query: Select, model: Any,
+             conditions: list[tuple[ColumnElement, str]] | list[tuple[ColumnElement, str, ColumnElement]]) -> Select:
+    """`query` where any of the conditions holds: (expression, term[, indexed column]) for `expression`
+    contains `term`. `indexed` is the column the FTS table mirrors when `expression` is a function of
+    it (lower(contact.name)); the FTS match is case-insensitive, LIKE decides."""
+    query = query.where(or_(*(c[0].like(like_pattern(c[1]), escape="/") for c in conditions)))
+    if ctx.session.bind.dialect.name != "sqlite":
+        return query
+    parts = []
+    for expression, term, *indexed in conditions:
+        column = indexed[0] if indexed else expression
+        if len(term) < MIN_INDEXED or getattr(column, "key", None) not in FTS_COLUMNS.get(model.__tablename__, ()):
+            return query  # one condition without the index: the walk answers them all
+        parts.append(f'({column.key} : "{term.replace(chr(34), chr(34) * 2)}")')  # an FTS5 string: a substring
+    return query.execution_options(**{OPTION: (model, " OR ".join(parts))})
+
+
+@event.listens_for(WorkspaceSession, "do_orm_execute")
+def _choose_path(state: ORMExecuteState) -> None:
+    """On SQLite, read a rare term's matches by FTS rowid; leave a common term's query as it is."""
+    found = state.execution_options.get(OPTION)
+    # Loads of related rows (a page's contacts) inherit the options: they are not the search.
+    if not found or not state.is_select or state.is_relationship_load:
+        return
+    model, match = found
+    if model.__table__ not in {mapper.local_table for mapper in state.all_mappers}:
+        return
+    fts, source = f"{model.__tablename__}_fts", model.__tablename__
+    matches = state.session.connection().execute(text(  # stops at PROBE: about a millisecond
+        f"SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH :match LIMIT {PROBE})"), {"match": match}).scalar()
+    if matches >= PROBE:
+        return
+    rowids = select(literal_column("rowid")).select_from(table(fts)).where(literal_column(fts).op("MATCH")(match))
+    # NOT INDEXED: otherwise SQLite, guessing that the workspace condition selects ~10 rows, walks
+    # (organization_id, id) in page order testing each row against the rowids (every row of the
+    # workspace for a rare term). The rowid lookups stay allowed (SQLite's documentation).
+    state.statement = (state.statement.where(literal_column(f"{source}.rowid").in_(rowids))
+                       .with_hint(model, "NOT INDEXED", dialect_name="sqlite"))
+
+
+# SQLAlchemy's SQLite compiler drops table hints; SQLite's own ("NOT INDEXED", "INDEXED BY <index>") go
+# after the table name, which is what this renders. Only _choose_path gives SQLite hints.
+SQLiteCompiler.get_from_hint_text = lambda self, table, text: text  # type: ignore[method-assign,assignment]

@@ -1,0 +1,206 @@
+"""Search served by indexes (leads/search.py): the lead `query`, the contact `email`/`phone` filters and
+MCP's `search` find what a plain substring match finds, after any edit, on both databases; and the
+database really answers them from an index (SQLite FTS5 trigram tables, PostgreSQL trigram indexes)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import String, cast, event, func, select, text
+
+from geniziz.app import load_domains
+from geniziz.contacts.models import Contact
+from geniziz.contacts.service import ContactService
+from geniziz.db import Database
+from geniziz.leads.models import Lead
+from geniziz.leads import search
+from geniziz.leads.search import matching
+from geniziz.leads.service import LeadService
+from tests.conftest import Api, Server
+from tests.factories import make_contact, make_lead
+from tests.test_mcp import Mcp
+
+load_domains()
+
+
+def run(server: Server, work: Callable[[Database], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        db = Database(server.database_url, pool_size=2)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def found(api: Api, **params: str) -> list[str]:
+    return [row["id"] for row in api.ok("GET", "/lead/", params=params)["data"]]
+
+
+def contacts(api: Api, **params: str) -> list[str]:
+    return [row["id"] for row in api.ok("GET", "/contact/", params=params)["data"]]
+
+
+def test_query_finds_substrings_after_every_kind_of_edit(api: Api, other: Api) -> None:
+    lead = make_lead(api, name="Zyxwvut Harbor Logistics", emails=[{"email": "ops@zyxharbor.example"}])
+    twin = make_lead(other, name="Zyxwvut Harbor Logistics")  # the same words in another workspace
+    assert found(api, query="wvut harb") == [lead["id"]]  # across words, mid-word
+    assert found(api, query="ZYXWVUT HARBOR") == [lead["id"]]  # case-insensitive
+    assert found(api, query="ops@zyxharbor") == [lead["id"]]
+    assert found(other, query="wvut harb") == [twin["id"]]  # each workspace sees its own
+
+    api.ok("PUT", f"/lead/{lead['id']}/", json={"name": "Qrstuv Freight"})
+    assert found(api, query="wvut harb") == []  # the old text is gone from the index
+    assert found(api, query="qrstuv fr") == [lead["id"]]
+    api.ok("PUT", f"/lead/{lead['id']}/", json={"description": "no change to the search text"})
+    assert found(api, query="qrstuv fr") == [lead["id"]]
+
+    person = make_contact(api, lead_id=lead["id"], name="Ottoline Brightwater",
+                          emails=[{"email": "ottoline@bright.example"}], phones=[{"phone": "+1 415 555 0177"}])
+    assert found(api, query="brightwat") == [lead["id"]]  # a contact's name
+    assert found(api, query="4155550177") == [lead["id"]]  # part of a contact's phone
+    api.ok("PUT", f"/contact/{person['id']}/", json={"name": "Ottoline Darkwater"})
+    assert found(api, query="brightwat") == []
+    assert found(api, query="darkwat") == [lead["id"]]
+    api.ok("DELETE", f"/contact/{person['id']}/")
+    assert found(api, query="darkwat") == []
+    assert found(api, query="qrstuv") == [lead["id"]]
+
+    api.ok("DELETE", f"/lead/{lead['id']}/")
+    assert found(api, query="qrstuv") == []
+    assert found(other, query="wvut harb") == [twin["id"]]
+
+
+def test_query_short_terms_quotes_and_wildcards(api: Api) -> None:
+    a = make_lead(api, name='Ab "Quoted" 100% Pure_Co')
+    b = make_lead(api, name="Abba Corp")
+    newest_first = [b["id"], a["id"]]
+    # 1-2 characters: no trigram, so a plain scan answers, with the same results.
+    assert [i for i in found(api, query="ab") if i in newest_first] == newest_first
+    assert [i for i in found(api, query="B") if i in newest_first] == newest_first
+    assert found(api, query='"quoted"') == [a["id"]]  # FTS5's quote is an ordinary character here
+    assert found(api, query='ab "quo') == [a["id"]]
+    assert found(api, query="100% pure_co") == [a["id"]]
+    assert found(api, query="100%_") == []  # LIKE wildcards are literal
+    assert found(api, query="0% p") == [a["id"]]
+    assert found(api, query="ure_c") == [a["id"]]
+    assert found(api, query="ure-c") == []
+    assert found(api, query="  abba corp  ") == [b["id"]]  # surrounding spaces are not part of the term
+    api.bad("GET", "/lead/", "query", params={"query": ""})
+
+
+def test_contact_email_and_phone_filters_are_exact(api: Api, other: Api) -> None:
+    lead = make_lead(api)
+    ann = make_contact(api, lead_id=lead["id"], name="Ann", emails=[{"email": "Ann.Lee@Example.com"},
+                                                                     {"email": "ann@home.example"}],
+                       phones=[{"phone": "+1 212 555 0101"}])
+    bob = make_contact(api, lead_id=lead["id"], name="Bob", emails=[{"email": "bob.ann.lee@example.com"}],
+                       phones=[{"phone": "+1 212 555 0102"}])
+    make_contact(other, name="Ann elsewhere", emails=[{"email": "ann.lee@example.com"}],
+                 phones=[{"phone": "+1 212 555 0101"}])
+    assert contacts(api, email="ann.lee@example.com") == [ann["id"]]  # not bob's, which contains it
+    assert contacts(api, email="ANN.LEE@EXAMPLE.COM") == [ann["id"]]
+    assert contacts(api, email="ann@home.example") == [ann["id"]]  # any of the contact's emails
+    assert contacts(api, email="lee@example.com") == []  # a part is not a match
+    assert contacts(api, phone="(212) 555-0101") == [ann["id"]]
+    assert contacts(api, phone="+1 212 555 0102") == [bob["id"]]
+    api.ok("PUT", f"/contact/{ann['id']}/", json={"emails": [{"email": "ann.new@example.com"}], "phones": []})
+    assert contacts(api, email="ann.lee@example.com") == []
+    assert contacts(api, email="ann.new@example.com") == [ann["id"]]
+    assert contacts(api, phone="(212) 555-0101") == []
+    api.ok("DELETE", f"/contact/{ann['id']}/")
+    assert contacts(api, email="ann.new@example.com") == []
+
+
+def test_mcp_search_finds_contacts_through_the_index_after_edits(api: Api) -> None:
+    lead = make_lead(api, name="Plover Instruments")
+    person = make_contact(api, lead_id=lead["id"], name="Quillon Farraday",
+                          urls=[{"url": "https://linkedin.example/in/qfarraday"}])
+    mcp = Mcp(api, "read")
+    hits = lambda query: [(h["type"], h[h["type"]]["id"]) for h in mcp.call("search", query=query)["data"]]  # noqa: E731
+    assert hits("farraday") == [("contact", person["id"])]
+    assert hits("linkedin.example/in/qfarraday") == [("contact", person["id"])]
+    api.ok("PUT", f"/contact/{person['id']}/", json={"name": "Quillon Marsh", "urls": []})
+    assert hits("farraday") == []
+    assert hits("quillon m") == [("contact", person["id"])]
+    assert hits("plover") == [("lead", lead["id"])]
+
+
+def test_the_database_answers_from_the_index(server: Server, api: Api) -> None:
+    """The plan of each search uses its index, and on SQLite the FTS tables agree with their sources."""
+    make_contact(api, lead_id=make_lead(api, name="Indexed Co")["id"], name="Ida Index",
+                 emails=[{"email": "ida@indexed.example"}], phones=[{"phone": "+1 212 555 0199"}])
+
+    async def work(db: Database) -> dict[str, str]:
+        async with db.unit(api.org_id) as session:
+            ctx = SimpleNamespace(session=session)
+            sqlite = session.bind.dialect.name == "sqlite"
+            queries = {
+                "lead query": LeadService().filter(ctx, select(Lead.id), {"query": "indexed co"}),  # type: ignore[arg-type]
+                "contact email": ContactService().filter(ctx, select(Contact.id), {"email": "ida@indexed.example"}),  # type: ignore[arg-type]
+                "contact phone": ContactService().filter(ctx, select(Contact.id), {"phone": "+12125550199"}),  # type: ignore[arg-type]
+                # MCP's search also matches the contact's name and URLs
+                "contact name": matching(ctx, select(Contact.id), Contact,  # type: ignore[arg-type]
+                                         [(func.lower(Contact.name), "ida ind", Contact.name)]),
+                "contact urls": matching(ctx, select(Contact.id), Contact,  # type: ignore[arg-type]
+                                         [(func.lower(cast(Contact.urls, String)), "linkedin", Contact.urls)]),
+            }
+            plans = {}
+            if not sqlite:  # a handful of rows: make the planner show whether it *can* use the index
+                await session.execute(text("SET LOCAL enable_seqscan = off"))
+            for name, query in queries.items():
+                plans[name] = await plan(session, query)
+            if sqlite:
+                # A term with many matches keeps the walk of the workspace newest first.
+                search.PROBE, probe = 1, search.PROBE
+                try:
+                    plans["common term"] = await plan(session, queries["lead query"])
+                finally:
+                    search.PROBE = probe
+                for fts in ("lead_fts", "contact_fts"):  # compares the index with the table it mirrors
+                    await session.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)"))
+                plans["triggers"] = " ".join(sorted(await session.scalars(text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_fts_%'"))))
+            return plans
+
+    plans = run(server, work)
+    if "triggers" in plans:
+        assert plans.pop("triggers") == ("contact_fts_delete contact_fts_insert contact_fts_update "
+                                         "lead_fts_delete lead_fts_insert lead_fts_update")
+        common = plans.pop("common term")
+        assert "lead_fts" not in common and "INDEX ix_lead_org_id (organization_id=?)" in common, common
+        for name, plan_ in plans.items():
+            # the FTS table gives rowids, and the table is read by them (not by walking the workspace's rows)
+            assert "VIRTUAL TABLE INDEX" in plan_ and "_fts" in plan_, (name, plan_)
+            assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan_, (name, plan_)
+    else:
+        expected = {"lead query": "ix_lead_search_text_trgm", "contact email": "ix_contact_email_keys_trgm",
+                    "contact phone": "ix_contact_phone_keys_trgm", "contact name": "ix_contact_name_trgm",
+                    "contact urls": "ix_contact_urls_trgm"}
+        for name, plan_ in plans.items():
+            assert expected[name] in plan_, (name, plan_)
+
+
+async def plan(session: Any, query: Any) -> str:
+    """The plan of `query` as the session runs it (scoped, and on SQLite after leads/search.py chose the path);
+    on PostgreSQL, whether the planner can use an index for the match (tiny tables: other plans are as cheap)."""
+    if session.bind.dialect.name == "postgresql":
+        sql = str(query.compile(session.bind, compile_kwargs={"literal_binds": True}))
+        return "\n".join(str(row[-1]) for row in (await session.execute(text("EXPLAIN " + sql))).all())
+    table = query.selected_columns[0].table
+    query = query.order_by(table.c.id.desc()).limit(101)
+    statements: list[tuple[str, Any]] = []
+    engine = session.bind.sync_engine if hasattr(session.bind, "sync_engine") else session.bind
+    capture = lambda conn, cursor, statement, params, context, many: statements.append((statement, params))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        await session.execute(query)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    statement, params = statements[-1]
+    rows = (await session.connection()).exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+    return "\n".join(str(row[-1]) for row in (await rows).all())
