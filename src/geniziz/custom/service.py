@@ -251,8 +251,13 @@ class CustomObjectService(CustomValues, CrudService[CustomObject]):
             raise field_error("custom_object_type_id", "an instance keeps its type; create a new one instead")
         if creating:
             obj.custom_object_type_id = data["custom_object_type_id"]
-        kind = await ctx.session.get(CustomObjectType, obj.custom_object_type_id)
-        assert kind is not None  # checked by the reference (create) or held by the instance (update)
+        # Share-locked: a concurrent delete of the type (which counts its instances under FOR UPDATE) waits
+        # for this write, and one that committed first leaves nothing to find.
+        kind = (await ctx.session.scalars(select(CustomObjectType).where(
+            CustomObjectType.id == obj.custom_object_type_id).with_for_update(key_share=True))).first()
+        if kind is None:
+            raise field_error("custom_object_type_id", f"No custom object type with ID {obj.custom_object_type_id} "
+                                                       "in this workspace (deleted meanwhile)")
         lead_id = data.get("lead_id", obj.lead_id)
         contact_id = data.get("contact_id", obj.contact_id)
         if "contact_id" in data or "lead_id" in data:
