@@ -160,8 +160,10 @@ class ImapServer:
     def stop(self) -> None:
         if self.loop is None:
             return
+
         async def close() -> None:
             self._server.close()  # type: ignore[union-attr]
+
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)  # type: ignore[union-attr]

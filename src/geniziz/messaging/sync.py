@@ -112,10 +112,11 @@ async def sync_folder(ctx: Ctx, account_id: str, name: str, *, reconcile: bool =
             folder.highestmodseq, folder.last_sync_at, folder.last_error = state.highestmodseq, utcnow(), None
             await ctx.session.commit()
             return {**result, "stored": stored, "last_uid": folder.last_uid}
-    except imap.ImapFailure as exc:
+    except Exception as exc:  # any failure shows in the sync state (never a stale "healthy"), then retries
         await ctx.session.rollback()
         folder = await _folder(ctx, ids, name)
-        folder.last_sync_at, folder.last_error = utcnow(), str(exc)[:2000]
+        reason = str(exc) if isinstance(exc, imap.ImapFailure) else f"{type(exc).__name__}: {exc}"
+        folder.last_sync_at, folder.last_error = utcnow(), reason[:2000]
         await ctx.session.commit()
         raise  # the job is retried, and shows the failure too
 
