@@ -139,12 +139,15 @@ def test_tools_listed_per_scope(api: Api, scope: str | None, expected: set[str])
 
 
 def test_the_tool_list_fits_in_an_agents_context(api: Api) -> None:
-    """Every tool an agent may use, at the widest scope, costs it under 8,000 characters (about 2,000 tokens)."""
+    """Every tool an agent may use, at the widest scope, costs it under 10,000 characters (about 2,500 tokens):
+    resources are named once (describe_resource), actions once (their scope's run_* tool), and details
+    come from describe_resource when needed. (8,000 until custom objects, sequences, conversations, mailing
+    exports and the lead flows joined: 42 resources and 22 actions.)"""
     response = post(api, body={"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
                     **{"Authorization": f"Bearer {api.key}", "Geniziz-Scope": "write_destructive"})
     tools = response.json()["result"]["tools"]
     assert {tool["name"] for tool in tools} == ALL_TOOLS
-    assert len(json.dumps(tools)) < 8000
+    assert len(json.dumps(tools)) < 10_000
 
 
 def test_generic_tools_derive_resources_from_the_registry(api: Api) -> None:

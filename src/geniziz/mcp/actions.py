@@ -63,16 +63,15 @@ async def complete_task(ctx: Ctx, args: CompleteTaskArgs) -> dict[str, Any]:
 
 
 class SendEmailArgs(Args):
-    contact_id: str | None = Field(None, description="The recipient contact (its first email is the default to).")
-    lead_id: str | None = Field(None, description="Optional when contact_id is given.")
-    conversation_id: str | None = Field(None, description="Reply in this conversation (its contact by default).")
-    to: list[str] | None = Field(None, description="Addresses; default: the contact's email.")
+    # Short on purpose (every agent reads it): create_record on activity/email takes every other field.
+    contact_id: str | None = Field(None, description="The recipient; `to` defaults to its first email.")
+    conversation_id: str | None = Field(None, description="Or reply in this conversation.")
+    to: list[str] | None = None
     cc: list[str] | None = None
     subject: str | None = None
     body_text: str | None = None
-    body_html: str | None = None
-    sender: str | None = Field(None, description="One of your connected accounts' addresses (default: your first).")
-    send: bool = Field(False, description="true sends it now; otherwise it stays a draft for a human to review.")
+    sender: str | None = Field(None, description="Your account's address (default: your first).")
+    send: bool = Field(False, description="true sends now; else a draft for a human to review.")
 
 
 @tool("send_email", Scope.WRITE_SAFE, SendEmailArgs, description=(
@@ -80,12 +79,12 @@ class SendEmailArgs(Args):
 async def send_email(ctx: Ctx, args: SendEmailArgs) -> dict[str, Any]:
     from geniziz.messaging.conversations import add_message, first_email
 
-    fields = args.model_dump(include={"to", "cc", "subject", "body_text", "body_html", "sender"}, exclude_none=True)
+    fields = args.model_dump(include={"to", "cc", "subject", "body_text", "sender"}, exclude_none=True)
     fields["status"] = "outbox" if args.send else "draft"
     if args.conversation_id:
         return await add_message(ctx, args.conversation_id, {"type": "email", **fields})
     if not fields.get("to") and (address := await first_email(ctx, args.contact_id)):
         fields["to"] = [address]
     res = mcp_resource("activity/email")
-    body = {"lead_id": args.lead_id, "contact_id": args.contact_id, **fields}
+    body = {"contact_id": args.contact_id, **fields}
     return await res.create(ctx, res.parse(res.create_schema, {k: v for k, v in body.items() if v is not None}))
