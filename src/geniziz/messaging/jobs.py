@@ -63,16 +63,7 @@ async def limits_wait(ctx: Ctx, account: ConnectedAccount) -> datetime | None:
         select(EmailDelivery.date_handed_off).where(EmailDelivery.account_id == account.id,
                                                     EmailDelivery.date_handed_off > now - timedelta(days=1))
         .order_by(EmailDelivery.date_handed_off.desc())))
-    waits = []
-    if len(sent) >= account.max_per_day:
-        waits.append(sent[account.max_per_day - 1] + timedelta(days=1))
-    in_hour = [at for at in sent if at > now - timedelta(hours=1)]
-    if len(in_hour) >= account.max_per_hour:
-        waits.append(in_hour[account.max_per_hour - 1] + timedelta(hours=1))
-    if sent and account.min_gap_seconds:
-        waits.append(sent[0] + timedelta(seconds=account.min_gap_seconds))
-    due = max(waits, default=now)
-    return due if due > now else None
+    return account.next_send_at(sent, now)
 
 
 async def _wait(ctx: Ctx, job: Job, until: datetime) -> dict[str, Any]:

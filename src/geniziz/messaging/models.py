@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,6 +45,20 @@ class ConnectedAccount(Record, Base):
     sms_account_sid: Mapped[str | None] = mapped_column(String(100))
     phone_numbers: Mapped[list[str] | None] = mapped_column(Json)  # E.164, the first is the default sender
 
+
+    def next_send_at(self, handed_off: list[datetime], now: datetime) -> datetime | None:
+        """When the account may send next, if not now: per rolling 24 h, per rolling hour, minimum gap.
+        ``handed_off``: its sends of the last 24 h, newest first (emails and SMS are counted apart)."""
+        waits = []
+        if len(handed_off) >= self.max_per_day:
+            waits.append(handed_off[self.max_per_day - 1] + timedelta(days=1))
+        in_hour = [at for at in handed_off if at > now - timedelta(hours=1)]
+        if len(in_hour) >= self.max_per_hour:
+            waits.append(in_hour[self.max_per_hour - 1] + timedelta(hours=1))
+        if handed_off and self.min_gap_seconds:
+            waits.append(handed_off[0] + timedelta(seconds=self.min_gap_seconds))
+        due = max(waits, default=now)
+        return due if due > now else None
 
 class EmailTemplate(Record, Base):
     __tablename__ = "email_template"
