@@ -4,7 +4,7 @@
     python3 dev.py serve   create .venv, install Geniziz, start the server on the embedded SQLite default
     python3 dev.py test    create .venv, install Geniziz with its test tools, run the whole test suite
 
-`test` runs the suite on SQLite, then on PostgreSQL too when GENIZIZ_TEST_POSTGRES_URL is set
+`test` runs the suite on SQLite, and on PostgreSQL too (side by side) when GENIZIZ_TEST_POSTGRES_URL is set
 (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test); an unreachable PostgreSQL fails the run.
 Extra arguments go to `geniziz serve` or to pytest.
 """
@@ -15,6 +15,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -50,14 +51,26 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "geniziz"), "serve", *args], cwd=ROOT)
     if command == "test":
         ensure_venv("test")
-        runs = [("sqlite", {})]
-        if os.environ.get("GENIZIZ_TEST_POSTGRES_URL"):
-            runs.append(("postgresql", {}))
+        backends = ["sqlite"] + (["postgresql"] if os.environ.get("GENIZIZ_TEST_POSTGRES_URL") else [])
+        if len(backends) == 1:
+            print("\n=== test suite on sqlite ===", flush=True)
+            return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT,
+                                   env={**os.environ, "GENIZIZ_TEST_BACKEND": "sqlite"})
+        # Both backends side by side: the suite mostly waits (servers starting, jobs running), so on two
+        # cores this takes little longer than one backend alone. Each one's output is shown when it ends.
+        runs = {}
+        for backend in backends:
+            log = tempfile.TemporaryFile()
+            env = {**os.environ, "GENIZIZ_TEST_BACKEND": backend}
+            runs[backend] = (subprocess.Popen([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env,
+                                              stdout=log, stderr=subprocess.STDOUT), log)
         status = 0
-        for backend, extra in runs:
-            print(f"\n=== test suite on {backend} ===", flush=True)
-            env = {**os.environ, "GENIZIZ_TEST_BACKEND": backend, **extra}
-            code = subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)
+        for backend, (process, log) in runs.items():
+            code = process.wait()
+            log.seek(0)
+            print(f"\n=== test suite on {backend}: {'passed' if code == 0 else f'failed ({code})'} ===", flush=True)
+            sys.stdout.buffer.write(log.read())
+            sys.stdout.flush()
             status = status or code
         return status
     print(__doc__)
