@@ -62,8 +62,10 @@ def main(argv: list[str]) -> int:
         for backend in backends:
             log = tempfile.TemporaryFile()
             env = {**os.environ, "GENIZIZ_TEST_BACKEND": backend}
-            runs[backend] = (subprocess.Popen([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env,
-                                              stdout=log, stderr=subprocess.STDOUT), log)
+            # A temporary directory each: pytest prunes old ones under a shared root at start-up.
+            basetemp = tempfile.mkdtemp(prefix=f"geniziz-tests-{backend}-")
+            runs[backend] = (subprocess.Popen([str(PYTHON), "-m", "pytest", f"--basetemp={basetemp}", *args],
+                                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log)
         status = 0
         for backend, (process, log) in runs.items():
             code = process.wait()
