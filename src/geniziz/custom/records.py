@@ -23,8 +23,8 @@ from sqlalchemy import Select, select
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error
-from geniziz.api.resource import Resource
-from geniziz.custom.models import CustomField
+from geniziz.api.resource import REGISTRY, Resource
+from geniziz.custom.models import CustomField, CustomObject
 from geniziz.custom.values import PREFIX, conditions, dialect_of, fields_of, merge, show
 
 # The list filter conditions a resource hands its service (in the filters dict, under this key).
@@ -99,7 +99,8 @@ class CustomParams(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-# The workspace's field definitions for the request being shaped: {object type: fields}.
+# The workspace's field definitions for the request being shaped: {object type: fields}. Shaping
+# (Resource.serialize_all) is synchronous and has no session, so each operation loads them first.
 _FIELDS: ContextVar[dict[str, list[CustomField]] | None] = ContextVar("custom_fields", default=None)
 
 # Leads whose instances were asked for, and the lists to fill: [(lead ID, list)].
@@ -108,9 +109,6 @@ EMBEDDED = "custom_objects"
 
 
 async def _embed_custom_objects(ctx: Ctx, wanted: list[tuple[str, list[dict[str, Any]]]]) -> None:
-    from geniziz.api.resource import REGISTRY
-    from geniziz.custom.models import CustomObject
-
     instances = list(await ctx.session.scalars(select(CustomObject).where(
         CustomObject.lead_id.in_({lead_id for lead_id, _ in wanted})).order_by(CustomObject.id.desc())))
     resource = REGISTRY["custom_object"]
