@@ -397,8 +397,9 @@ class Importer:
                 outcome.errors.append((number, exc.field, exc.reason))
                 continue
             plans.append(plan)
-            for mapping, key, value in self.pending:
-                mapping.setdefault(key, value)
+            if self.dedupe != "none":  # without deduplication nothing is looked up: memory stays flat
+                for mapping, key, value in self.pending:
+                    mapping.setdefault(key, value)
         try:
             done = Outcome()
             async with self.ctx.session.begin_nested() as savepoint:
