@@ -236,79 +236,148 @@ def http_figures(base_url: str, api_key: str, scenarios: dict[str, list[str]], r
 # --- one backend -----------------------------------------------------------------------------------------
 def bench_backend(backend: str, args: argparse.Namespace) -> None:
     from geniziz.app import load_domains
-    from geniziz.db import Database
-    from geniziz.migrate import upgrade
 
     load_domains()
     rng = random.Random(args.seed)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix=f"geniziz-search-{backend}-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    n_activities = args.activities if args.activities is not None else (
-        1_000_000 if backend == "sqlite" else 10_000_000)
     try:
+        if args.reuse:  # a database this script seeded and kept: measure again
+            s, n_activities = asyncio.run(reopen(args.reuse, rng))
+            measure(backend, backend, args.reuse, workdir, args, s, n_activities, rng)
+            return
         with bench_http.fresh_database(backend, workdir, args.postgres_url, keep=args.keep) as (url, version):
-            print(f"\n=== {backend}: {version}; {args.leads:,} leads, {n_activities:,} activities "
-                  f"(started {time.strftime('%H:%M UTC', time.gmtime())}, load {load()}) ===", flush=True)
-            upgrade(url)
-
-            async def drop() -> list[str]:
-                db = Database(url)
-                try:
-                    return await drop_for_load(db)
-                finally:
-                    await db.dispose()
-
-            recreate = asyncio.run(drop())
-            s = asyncio.run(bench_http.seed(url, args.leads, rng))
-            print(f"seeded {s.leads:,} leads and {s.contacts:,} contacts in {s.seconds:.0f} s (load {load()})", flush=True)
-
-            async def rest() -> tuple[float, dict[str, list[str]], float]:
-                db = Database(url)
-                try:
-                    user_id = await _scalar(db, "SELECT created_by FROM lead LIMIT 1")
-                    started = time.monotonic()
-                    await seed_activities(db, s.org_id, user_id, s.lead_ids[0], n_activities,
-                                          min(args.big_lead, n_activities))
-                    seeding = time.monotonic() - started
-                    rebuild = await restore_after_load(db, recreate)
-                    return seeding, await pick_terms(db, rng), rebuild
-                finally:
-                    await db.dispose()
-
-            seeding, picked, rebuild = asyncio.run(rest())
-            print(f"seeded the activities in {seeding:.0f} s; rebuilt indexes and analyzed in {rebuild:.0f} s "
-                  f"(load {load()})", flush=True)
-            if backend == "sqlite":
-                print(f"database file: {(workdir / 'bench.db').stat().st_size / 2**20:,.0f} MiB")
-            typical = [rng.choice(s.lead_ids[1:] or s.lead_ids) for _ in range(50)]
-            scenarios = {
-                "lead query: name fragment": [q for q, _ in s.queries],
-                "lead query: contact email": picked["email"],
-                "lead query: phone, last 7 digits": [p[-7:] for p in picked["phone"]],
-                "lead query: common 3-6 letters": ["son", "com", "sales@", "smith", "llc", ".net"],
-                "contact email": picked["email"],
-                "contact phone": picked["phone"],
-                f"activity: big lead's first page ({min(args.big_lead, n_activities):,})": [s.lead_ids[0]],
-                "activity: a random lead's first page": typical,
-            }
-
-            async def sql() -> dict[str, tuple]:
-                db = Database(url)
-                try:
-                    return await sql_figures(db, s.org_id, scenarios, args.requests)
-                finally:
-                    await db.dispose()
-
-            sql_rows = asyncio.run(sql())
-            server = bench_http.start_server(url, workdir)
-            try:
-                http_rows = http_figures(server.base_url, s.api_key, scenarios, args.requests)
-            finally:
-                bench_http.stop_server(server)
-            report(backend, version, args, s, n_activities, scenarios, sql_rows, http_rows)
+            s, n_activities = prepare(backend, version, url, workdir, args, rng)
+            measure(backend, version, url, workdir, args, s, n_activities, rng)
     finally:
         if not (args.keep or args.workdir):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def prepare(backend: str, version: str, url: str, workdir: Path, args: argparse.Namespace,
+            rng: random.Random) -> tuple[Any, int]:
+    from geniziz.db import Database
+    from geniziz.migrate import upgrade
+
+    n_activities = args.activities if args.activities is not None else (
+        1_000_000 if backend == "sqlite" else 10_000_000)
+    print(f"\n=== {backend}: {version}; {args.leads:,} leads, {n_activities:,} activities "
+          f"(started {time.strftime('%H:%M UTC', time.gmtime())}, load {load()}) ===", flush=True)
+    upgrade(url)
+
+    async def drop() -> list[str]:
+        db = Database(url)
+        try:
+            return await drop_for_load(db)
+        finally:
+            await db.dispose()
+
+    recreate = asyncio.run(drop())
+    s = asyncio.run(bench_http.seed(url, args.leads, rng))
+    print(f"seeded {s.leads:,} leads and {s.contacts:,} contacts in {s.seconds:.0f} s (load {load()})", flush=True)
+
+    async def rest() -> tuple[float, float]:
+        db = Database(url)
+        try:
+            user_id = await _scalar(db, "SELECT created_by FROM lead LIMIT 1")
+            started = time.monotonic()
+            await seed_activities(db, s.org_id, user_id, s.lead_ids[0], n_activities, min(args.big_lead, n_activities))
+            seeding = time.monotonic() - started
+            return seeding, await restore_after_load(db, recreate)
+        finally:
+            await db.dispose()
+
+    seeding, rebuild = asyncio.run(rest())
+    print(f"seeded the activities in {seeding:.0f} s; rebuilt the indexes in {rebuild:.0f} s (load {load()})", flush=True)
+    if backend == "sqlite":
+        print(f"database file: {(workdir / 'bench.db').stat().st_size / 2**20:,.0f} MiB")
+        print(f"to measure it again: --database sqlite --reuse sqlite+aiosqlite:///{workdir / 'bench.db'}")
+    elif args.keep:
+        print(f"to measure it again: --database postgresql --reuse {url}")
+    return s, n_activities
+
+
+async def reopen(url: str, rng: random.Random) -> tuple[Any, int]:
+    """What measuring needs from a kept database: the workspace, a new API key, leads, name fragments."""
+    from geniziz.db import Database
+    from geniziz.identity.service import issue_api_key
+
+    db = Database(url)
+    try:
+        org_id, user_id = (await _row(db, "SELECT organization_id, created_by FROM lead LIMIT 1"))
+        async with db.system_session(write=True) as session:
+            _key, secret = await issue_api_key(session, org_id, user_id, "bench_search")
+        big = await _scalar(db, "SELECT lead_id FROM activity ORDER BY id LIMIT 1")  # the first ones seeded
+        n_activities = await _scalar(db, "SELECT count(*) FROM activity")
+        if db.is_sqlite:
+            top = await _scalar(db, "SELECT max(rowid) FROM lead")
+            picked = [await _row(db, "SELECT id, search_text FROM lead WHERE rowid = :r", r=rng.randint(1, top))
+                      for _ in range(200)]
+        else:
+            picked = list(await _rows(db, "SELECT id, search_text FROM lead TABLESAMPLE SYSTEM (1) LIMIT 200"))
+        n_leads = await _scalar(db, "SELECT count(*) FROM lead")
+        n_contacts = await _scalar(db, "SELECT count(*) FROM contact")
+    finally:
+        await db.dispose()
+    texts = [t for _, t in picked if t]
+    s = bench_http.Seeded(secret, org_id, [big] + [i for i, _ in picked if i != big],
+                          bench_http._query_fragments(texts, rng), n_leads, n_contacts, 0.0)
+    return s, n_activities
+
+
+async def _row(db: Any, sql: str, **params: Any) -> Any:
+    from sqlalchemy import text
+
+    async with db.write_engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).first()
+
+
+async def _rows(db: Any, sql: str) -> Any:
+    from sqlalchemy import text
+
+    async with db.write_engine.connect() as conn:
+        return (await conn.execute(text(sql))).all()
+
+
+def measure(backend: str, version: str, url: str, workdir: Path, args: argparse.Namespace, s: Any,
+            n_activities: int, rng: random.Random) -> None:
+    from geniziz.db import Database
+
+    async def terms() -> dict[str, list[str]]:
+        db = Database(url)
+        try:
+            return await pick_terms(db, rng)
+        finally:
+            await db.dispose()
+
+    picked = asyncio.run(terms())
+    big = min(args.big_lead, n_activities)
+    scenarios = {
+        "lead query: name fragment": [q for q, _ in s.queries],
+        "lead query: contact email": picked["email"],
+        "lead query: phone, last 7 digits": [p[-7:] for p in picked["phone"]],
+        "lead query: common 3-6 letters": ["son", "com", "sales@", "smith", "inc", ".net"],
+        "contact email": picked["email"],
+        "contact phone": picked["phone"],
+        f"activity: big lead's first page ({big:,})": [s.lead_ids[0]],
+        "activity: a random lead's first page": [rng.choice(s.lead_ids[1:] or s.lead_ids) for _ in range(50)],
+    }
+
+    async def sql() -> dict[str, tuple]:
+        db = Database(url)
+        try:
+            return await sql_figures(db, s.org_id, scenarios, min(args.requests, 50))
+        finally:
+            await db.dispose()
+
+    sql_rows = asyncio.run(sql())
+    print(f"  measured the SQL (load {load()})", flush=True)
+    server = bench_http.start_server(url, workdir)
+    try:
+        http_rows = http_figures(server.base_url, s.api_key, scenarios, args.requests)
+    finally:
+        bench_http.stop_server(server)
+    report(backend, version, args, s, n_activities, scenarios, sql_rows, http_rows)
 
 
 def report(backend: str, version: str, args: argparse.Namespace, s: Any, n_activities: int,
@@ -339,6 +408,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--workdir", help="directory for the SQLite file and the server log (kept)")
+    parser.add_argument("--reuse", help="the URL of a database this script seeded and kept: measure it again")
     args = parser.parse_args()
     for backend in args.database or ["sqlite"]:
         bench_backend(backend, args)
