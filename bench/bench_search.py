@@ -177,22 +177,27 @@ def statements(session: Any, org_id: str, kind: str, term: str) -> Any:
     ctx = SimpleNamespace(session=session)
     if kind.startswith("lead"):
         query = LeadService().filter(ctx, select(Lead), {"query": term})  # type: ignore[arg-type]
-        return query.where(Lead.organization_id == org_id).order_by(Lead.id.desc()).limit(101)
+        return query.order_by(Lead.id.desc()).limit(101)  # the session adds the workspace condition
     if kind.startswith("contact"):
         query = ContactService().filter(ctx, select(Contact), {kind.split()[-1]: term})  # type: ignore[arg-type]
-        return query.where(Contact.organization_id == org_id).order_by(Contact.id.desc()).limit(101)
-    service = ActivityService()  # its list(): the page's IDs first, then those rows
-    page = (service.filter(ctx, service.query(ctx), {"lead_id": term}).where(Activity.organization_id == org_id)  # type: ignore[arg-type]
+        return query.order_by(Contact.id.desc()).limit(101)
+    service = ActivityService()  # as its list() does: the page's IDs first, then those rows
+    page = (service.filter(ctx, service.query(ctx), {"lead_id": term})  # type: ignore[arg-type]
             .with_only_columns(Activity.id).order_by(*service.order_by()).limit(101))
-    return select(Activity).where(Activity.id.in_(page.scalar_subquery())).order_by(*service.order_by())
+    return (select(Activity).where(Activity.id.in_(page.scalar_subquery())).order_by(*service.order_by())
+            .with_hint(Activity, "INDEXED BY sqlite_autoindex_activity_1", dialect_name="sqlite"))
 
 
 async def sql_figures(db: Any, org_id: str, scenarios: dict[str, list[str]], repeat: int) -> dict[str, tuple]:
-    """(p50, p99, rows of the first term, plan) of each scenario's statement, run on a scoped session."""
-    from sqlalchemy import text
+    """(p50, p99, rows of the first term, plan) of each scenario's statement, run on a scoped session;
+    the plan is that of the statement as sent (scoped, and with the path leads/search.py chose)."""
+    from sqlalchemy import event
 
     out = {}
     async with db.unit(org_id) as session:
+        engine = session.bind.sync_engine if hasattr(session.bind, "sync_engine") else session.bind
+        sent: list[tuple[str, Any]] = []
+        capture = lambda conn, cursor, statement, params, context, many: sent.append((statement, params))  # noqa: E731
         for kind, terms in scenarios.items():
             samples, rows = [], None
             for i in range(repeat):
@@ -202,10 +207,15 @@ async def sql_figures(db: Any, org_id: str, scenarios: dict[str, list[str]], rep
                 samples.append((time.perf_counter() - started) * 1000)
                 rows = len(result) if rows is None else rows
                 session.expunge_all()
-            compiled = str(statements(session, org_id, kind, terms[0]).compile(
-                session.bind, compile_kwargs={"literal_binds": True}))
+            event.listen(engine, "before_cursor_execute", capture)
+            try:
+                await session.execute(statements(session, org_id, kind, terms[0]))
+            finally:
+                event.remove(engine, "before_cursor_execute", capture)
+            statement, params = sent[-1]
             explain = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "
-            plan = "\n".join("    " + str(r[-1]) for r in (await session.execute(text(explain + compiled))).all())
+            result = await (await session.connection()).exec_driver_sql(explain + statement, params)
+            plan = "\n".join("    " + str(r[-1]) for r in result.all())
             out[kind] = (pct(samples, 0.5), pct(samples, 0.99), rows, plan)
     return out
 
