@@ -115,17 +115,20 @@ async def seed_activities(db: Any, org_id: str, user_id: str, big_lead: str, cou
                f"CASE n % 3 WHEN 0 THEN json_object('duration', n % 1800, 'phone', '+15550001111', 'disposition', "
                f"'answered', 'recording_url', NULL, 'note', {note}) ELSE json_object('note', {note}, 'note_html', NULL) END, "
                f"datetime('now'), datetime('now'), :user, :user FROM g")
-    else:
+    else:  # leads numbered in a temporary table: a random pick is an index lookup (an array subscript is O(n))
         sql = (f"INSERT INTO activity ({columns}) SELECT 'acti_' || lpad(n::text, 22, '0'), :org, "
                f"CASE n % 3 WHEN 0 THEN 'call' ELSE 'note' END, "
-               f"CASE WHEN n < :big THEN :big_lead ELSE l.ids[1 + floor(random() * l.cnt)::int] END, :user, "
+               f"CASE WHEN n < :big THEN :big_lead ELSE l.id END, :user, "
                f"now() - random() * interval '730 days', CASE n % 3 WHEN 0 THEN 'outbound' END, "
                f"CASE n % 3 WHEN 0 THEN 'completed' END, "
                f"CASE n % 3 WHEN 0 THEN jsonb_build_object('duration', n % 1800, 'phone', '+15550001111', "
                f"'disposition', 'answered', 'recording_url', NULL, 'note', {note}) "
                f"ELSE jsonb_build_object('note', {note}, 'note_html', NULL) END, now(), now(), :user, :user "
-               f"FROM generate_series(CAST(:start AS bigint), CAST(:stop AS bigint) - 1) AS n, "
-               f"(SELECT array_agg(id) AS ids, count(*) AS cnt FROM lead) AS l")
+               f"FROM generate_series(CAST(:start AS bigint), CAST(:stop AS bigint) - 1) AS n "
+               f"JOIN bench_lead_n AS l ON l.k = 1 + (n * 7919 + 13) % (SELECT count(*) FROM bench_lead_n)")
+        async with db.write_engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE bench_lead_n AS SELECT row_number() OVER () AS k, id FROM lead"))
+            await conn.execute(text("CREATE UNIQUE INDEX ON bench_lead_n (k)"))
     started = time.monotonic()
     for start in range(0, count, batch):  # bounded: count / batch statements
         stop = min(count, start + batch)
@@ -133,6 +136,9 @@ async def seed_activities(db: Any, org_id: str, user_id: str, big_lead: str, cou
             await conn.execute(text(sql), {"start": start, "stop": stop, "org": org_id, "user": user_id,
                                            "big": big, "big_lead": big_lead})
         print(f"  seeded {stop:,} activities ({time.monotonic() - started:.0f} s, load {load()})", flush=True)
+    if not db.is_sqlite:
+        async with db.write_engine.begin() as conn:
+            await conn.execute(text("DROP TABLE bench_lead_n"))
 
 
 async def _scalar(db: Any, sql: str, **params: Any) -> Any:
@@ -177,22 +183,27 @@ def statements(session: Any, org_id: str, kind: str, term: str) -> Any:
     ctx = SimpleNamespace(session=session)
     if kind.startswith("lead"):
         query = LeadService().filter(ctx, select(Lead), {"query": term})  # type: ignore[arg-type]
-        return query.where(Lead.organization_id == org_id).order_by(Lead.id.desc()).limit(101)
+        return query.order_by(Lead.id.desc()).limit(101)  # the session adds the workspace condition
     if kind.startswith("contact"):
         query = ContactService().filter(ctx, select(Contact), {kind.split()[-1]: term})  # type: ignore[arg-type]
-        return query.where(Contact.organization_id == org_id).order_by(Contact.id.desc()).limit(101)
-    service = ActivityService()  # its list(): the page's IDs first, then those rows
-    page = (service.filter(ctx, service.query(ctx), {"lead_id": term}).where(Activity.organization_id == org_id)  # type: ignore[arg-type]
+        return query.order_by(Contact.id.desc()).limit(101)
+    service = ActivityService()  # as its list() does: the page's IDs first, then those rows
+    page = (service.filter(ctx, service.query(ctx), {"lead_id": term})  # type: ignore[arg-type]
             .with_only_columns(Activity.id).order_by(*service.order_by()).limit(101))
-    return select(Activity).where(Activity.id.in_(page.scalar_subquery())).order_by(*service.order_by())
+    return (select(Activity).where(Activity.id.in_(page.scalar_subquery())).order_by(*service.order_by())
+            .with_hint(Activity, "INDEXED BY sqlite_autoindex_activity_1", dialect_name="sqlite"))
 
 
 async def sql_figures(db: Any, org_id: str, scenarios: dict[str, list[str]], repeat: int) -> dict[str, tuple]:
-    """(p50, p99, rows of the first term, plan) of each scenario's statement, run on a scoped session."""
-    from sqlalchemy import text
+    """(p50, p99, rows of the first term, plan) of each scenario's statement, run on a scoped session;
+    the plan is that of the statement as sent (scoped, and with the path leads/search.py chose)."""
+    from sqlalchemy import event
 
     out = {}
     async with db.unit(org_id) as session:
+        engine = session.bind.sync_engine if hasattr(session.bind, "sync_engine") else session.bind
+        sent: list[tuple[str, Any]] = []
+        capture = lambda conn, cursor, statement, params, context, many: sent.append((statement, params))  # noqa: E731
         for kind, terms in scenarios.items():
             samples, rows = [], None
             for i in range(repeat):
@@ -202,10 +213,15 @@ async def sql_figures(db: Any, org_id: str, scenarios: dict[str, list[str]], rep
                 samples.append((time.perf_counter() - started) * 1000)
                 rows = len(result) if rows is None else rows
                 session.expunge_all()
-            compiled = str(statements(session, org_id, kind, terms[0]).compile(
-                session.bind, compile_kwargs={"literal_binds": True}))
+            event.listen(engine, "before_cursor_execute", capture)
+            try:
+                await session.execute(statements(session, org_id, kind, terms[0]))
+            finally:
+                event.remove(engine, "before_cursor_execute", capture)
+            statement, params = sent[-1]
             explain = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "
-            plan = "\n".join("    " + str(r[-1]) for r in (await session.execute(text(explain + compiled))).all())
+            result = await (await session.connection()).exec_driver_sql(explain + statement, params)
+            plan = "\n".join("    " + str(r[-1]) for r in result.all())
             out[kind] = (pct(samples, 0.5), pct(samples, 0.99), rows, plan)
     return out
 
@@ -236,79 +252,149 @@ def http_figures(base_url: str, api_key: str, scenarios: dict[str, list[str]], r
 # --- one backend -----------------------------------------------------------------------------------------
 def bench_backend(backend: str, args: argparse.Namespace) -> None:
     from geniziz.app import load_domains
-    from geniziz.db import Database
-    from geniziz.migrate import upgrade
 
     load_domains()
     rng = random.Random(args.seed)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix=f"geniziz-search-{backend}-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    n_activities = args.activities if args.activities is not None else (
-        1_000_000 if backend == "sqlite" else 10_000_000)
     try:
+        if args.reuse:  # a database this script seeded and kept: measure again
+            s, n_activities = asyncio.run(reopen(args.reuse, rng))
+            measure(backend, backend, args.reuse, workdir, args, s, n_activities, rng)
+            return
         with bench_http.fresh_database(backend, workdir, args.postgres_url, keep=args.keep) as (url, version):
-            print(f"\n=== {backend}: {version}; {args.leads:,} leads, {n_activities:,} activities "
-                  f"(started {time.strftime('%H:%M UTC', time.gmtime())}, load {load()}) ===", flush=True)
-            upgrade(url)
-
-            async def drop() -> list[str]:
-                db = Database(url)
-                try:
-                    return await drop_for_load(db)
-                finally:
-                    await db.dispose()
-
-            recreate = asyncio.run(drop())
-            s = asyncio.run(bench_http.seed(url, args.leads, rng))
-            print(f"seeded {s.leads:,} leads and {s.contacts:,} contacts in {s.seconds:.0f} s (load {load()})", flush=True)
-
-            async def rest() -> tuple[float, dict[str, list[str]], float]:
-                db = Database(url)
-                try:
-                    user_id = await _scalar(db, "SELECT created_by FROM lead LIMIT 1")
-                    started = time.monotonic()
-                    await seed_activities(db, s.org_id, user_id, s.lead_ids[0], n_activities,
-                                          min(args.big_lead, n_activities))
-                    seeding = time.monotonic() - started
-                    rebuild = await restore_after_load(db, recreate)
-                    return seeding, await pick_terms(db, rng), rebuild
-                finally:
-                    await db.dispose()
-
-            seeding, picked, rebuild = asyncio.run(rest())
-            print(f"seeded the activities in {seeding:.0f} s; rebuilt indexes and analyzed in {rebuild:.0f} s "
-                  f"(load {load()})", flush=True)
-            if backend == "sqlite":
-                print(f"database file: {(workdir / 'bench.db').stat().st_size / 2**20:,.0f} MiB")
-            typical = [rng.choice(s.lead_ids[1:] or s.lead_ids) for _ in range(50)]
-            scenarios = {
-                "lead query: name fragment": [q for q, _ in s.queries],
-                "lead query: contact email": picked["email"],
-                "lead query: phone, last 7 digits": [p[-7:] for p in picked["phone"]],
-                "lead query: common 3-6 letters": ["son", "com", "sales@", "smith", "llc", ".net"],
-                "contact email": picked["email"],
-                "contact phone": picked["phone"],
-                f"activity: big lead's first page ({min(args.big_lead, n_activities):,})": [s.lead_ids[0]],
-                "activity: a random lead's first page": typical,
-            }
-
-            async def sql() -> dict[str, tuple]:
-                db = Database(url)
-                try:
-                    return await sql_figures(db, s.org_id, scenarios, args.requests)
-                finally:
-                    await db.dispose()
-
-            sql_rows = asyncio.run(sql())
-            server = bench_http.start_server(url, workdir)
-            try:
-                http_rows = http_figures(server.base_url, s.api_key, scenarios, args.requests)
-            finally:
-                bench_http.stop_server(server)
-            report(backend, version, args, s, n_activities, scenarios, sql_rows, http_rows)
+            s, n_activities = prepare(backend, version, url, workdir, args, rng)
+            measure(backend, version, url, workdir, args, s, n_activities, rng)
     finally:
         if not (args.keep or args.workdir):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def prepare(backend: str, version: str, url: str, workdir: Path, args: argparse.Namespace,
+            rng: random.Random) -> tuple[Any, int]:
+    from geniziz.db import Database
+    from geniziz.migrate import upgrade
+
+    n_activities = args.activities if args.activities is not None else (
+        1_000_000 if backend == "sqlite" else 10_000_000)
+    print(f"\n=== {backend}: {version}; {args.leads:,} leads, {n_activities:,} activities "
+          f"(started {time.strftime('%H:%M UTC', time.gmtime())}, load {load()}) ===", flush=True)
+    upgrade(url)
+
+    async def drop() -> list[str]:
+        db = Database(url)
+        try:
+            return await drop_for_load(db)
+        finally:
+            await db.dispose()
+
+    recreate = asyncio.run(drop())
+    s = asyncio.run(bench_http.seed(url, args.leads, rng))
+    print(f"seeded {s.leads:,} leads and {s.contacts:,} contacts in {s.seconds:.0f} s (load {load()})", flush=True)
+
+    async def rest() -> tuple[float, float]:
+        db = Database(url)
+        try:
+            user_id = await _scalar(db, "SELECT created_by FROM lead LIMIT 1")
+            started = time.monotonic()
+            await seed_activities(db, s.org_id, user_id, s.lead_ids[0], n_activities, min(args.big_lead, n_activities))
+            seeding = time.monotonic() - started
+            return seeding, await restore_after_load(db, recreate)
+        finally:
+            await db.dispose()
+
+    seeding, rebuild = asyncio.run(rest())
+    print(f"seeded the activities in {seeding:.0f} s; rebuilt the indexes in {rebuild:.0f} s (load {load()})", flush=True)
+    if backend == "sqlite":
+        print(f"database file: {(workdir / 'bench.db').stat().st_size / 2**20:,.0f} MiB")
+        if args.keep or args.workdir:
+            print(f"to measure it again: --database sqlite --reuse sqlite+aiosqlite:///{workdir / 'bench.db'}")
+    elif args.keep:
+        print(f"to measure it again: --database postgresql --reuse {url}")
+    return s, n_activities
+
+
+async def reopen(url: str, rng: random.Random) -> tuple[Any, int]:
+    """What measuring needs from a kept database: the workspace, a new API key, leads, name fragments."""
+    from geniziz.db import Database
+    from geniziz.identity.service import issue_api_key
+
+    db = Database(url)
+    try:
+        org_id, user_id = (await _row(db, "SELECT organization_id, created_by FROM lead LIMIT 1"))
+        async with db.system_session(write=True) as session:
+            _key, secret = await issue_api_key(session, org_id, user_id, "bench_search")
+        big = await _scalar(db, "SELECT lead_id FROM activity ORDER BY id LIMIT 1")  # the first ones seeded
+        n_activities = await _scalar(db, "SELECT count(*) FROM activity")
+        if db.is_sqlite:
+            top = await _scalar(db, "SELECT max(rowid) FROM lead")
+            picked = [await _row(db, "SELECT id, search_text FROM lead WHERE rowid = :r", r=rng.randint(1, top))
+                      for _ in range(200)]
+        else:
+            picked = list(await _rows(db, "SELECT id, search_text FROM lead TABLESAMPLE SYSTEM (1) LIMIT 200"))
+        n_leads = await _scalar(db, "SELECT count(*) FROM lead")
+        n_contacts = await _scalar(db, "SELECT count(*) FROM contact")
+    finally:
+        await db.dispose()
+    texts = [t for _, t in picked if t]
+    s = bench_http.Seeded(secret, org_id, [big] + [i for i, _ in picked if i != big],
+                          bench_http._query_fragments(texts, rng), n_leads, n_contacts, 0.0)
+    return s, n_activities
+
+
+async def _row(db: Any, sql: str, **params: Any) -> Any:
+    from sqlalchemy import text
+
+    async with db.write_engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).first()
+
+
+async def _rows(db: Any, sql: str) -> Any:
+    from sqlalchemy import text
+
+    async with db.write_engine.connect() as conn:
+        return (await conn.execute(text(sql))).all()
+
+
+def measure(backend: str, version: str, url: str, workdir: Path, args: argparse.Namespace, s: Any,
+            n_activities: int, rng: random.Random) -> None:
+    from geniziz.db import Database
+
+    async def terms() -> dict[str, list[str]]:
+        db = Database(url)
+        try:
+            return await pick_terms(db, rng)
+        finally:
+            await db.dispose()
+
+    picked = asyncio.run(terms())
+    big = min(args.big_lead, n_activities)
+    scenarios = {
+        "lead query: name fragment": [q for q, _ in s.queries],
+        "lead query: contact email": picked["email"],
+        "lead query: phone, last 7 digits": [p[-7:] for p in picked["phone"]],
+        "lead query: common 3-6 letters": ["son", "com", "sales@", "smith", "inc", ".net"],
+        "contact email": picked["email"],
+        "contact phone": picked["phone"],
+        f"activity: big lead's first page ({big:,})": [s.lead_ids[0]],
+        "activity: a random lead's first page": [rng.choice(s.lead_ids[1:] or s.lead_ids) for _ in range(50)],
+    }
+
+    async def sql() -> dict[str, tuple]:
+        db = Database(url)
+        try:
+            return await sql_figures(db, s.org_id, scenarios, min(args.requests, 50))
+        finally:
+            await db.dispose()
+
+    sql_rows = asyncio.run(sql())
+    print(f"  measured the SQL (load {load()})", flush=True)
+    server = bench_http.start_server(url, workdir)
+    try:
+        http_rows = http_figures(server.base_url, s.api_key, scenarios, args.requests)
+    finally:
+        bench_http.stop_server(server)
+    report(backend, version, args, s, n_activities, scenarios, sql_rows, http_rows)
 
 
 def report(backend: str, version: str, args: argparse.Namespace, s: Any, n_activities: int,
@@ -339,6 +425,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--workdir", help="directory for the SQLite file and the server log (kept)")
+    parser.add_argument("--reuse", help="the URL of a database this script seeded and kept: measure it again")
     args = parser.parse_args()
     for backend in args.database or ["sqlite"]:
         bench_backend(backend, args)

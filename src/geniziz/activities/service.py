@@ -88,6 +88,9 @@ class ActivityService(CustomValues, CrudService[Activity]):
         page = (self.filter(ctx, self.query(ctx), filters).with_only_columns(Activity.id)
                 .order_by(*self.order_by()).offset(skip).limit(limit + 1))
         query = select(Activity).where(Activity.id.in_(page.scalar_subquery())).order_by(*self.order_by())
+        # SQLite (no statistics) would otherwise walk the workspace's activities in this order through
+        # ix_activity_org_at, testing each against the page: 500 ms at 1,000,000 activities, not 0.2 ms.
+        query = query.with_hint(Activity, "INDEXED BY sqlite_autoindex_activity_1", dialect_name="sqlite")
         rows = list(await ctx.session.scalars(query))
         return rows[:limit], len(rows) > limit
 
