@@ -2,8 +2,9 @@
 second (GENIZIZ_SEQUENCE_TICK_SECONDS=1), real SMTP delivery (aiosmtpd), real `geniziz worker`
 processes racing, on SQLite and PostgreSQL.
 
-Events other branches emit (auto-replies, bounces, unsubscribes, SMS replies) come from
-tests/sequence_bridge.py, loaded into the server through GENIZIZ_JOB_MODULES.
+The stop rules run through the real paths: replies are inbound emails (over REST), auto-replies and
+bounces come from an IMAP sync (tests/imap_server.py), unsubscribes from the suppression list, SMS
+replies from the provider's signed webhook (tests/sms_provider.py).
 """
 
 from __future__ import annotations
@@ -22,20 +23,35 @@ import pytest
 
 from tests.conftest import Api, Server, new_workspace, start_server, stop_server, wait_until
 from tests.factories import make_contact, make_lead
+from tests.imap_server import ImapServer, make_bounce, make_email
+from tests.sms_provider import SmsProvider
 from tests.smtp_server import SmtpServer
 from tests.test_mcp import Mcp
 from tests.test_messaging import _fresh_url
 
 FAST = {"GENIZIZ_WORKER_POLL_SECONDS": "0.05", "GENIZIZ_WORKER_LEASE_SECONDS": "5",
         "GENIZIZ_JOB_BACKOFF_SECONDS": "0.3", "GENIZIZ_INPROCESS_WORKER": "1",
-        "GENIZIZ_SEQUENCE_TICK_SECONDS": "1", "GENIZIZ_SEQUENCE_LEASE_SECONDS": "10",
-        "GENIZIZ_JOB_MODULES": "tests.sequence_bridge"}
+        "GENIZIZ_SEQUENCE_TICK_SECONDS": "1", "GENIZIZ_SEQUENCE_LEASE_SECONDS": "10"}
 HOUR = 3600
 
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def imap() -> Iterator[ImapServer]:
+    server = ImapServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sms_provider() -> Iterator[SmsProvider]:
+    server = SmsProvider().start()
     yield server
     server.stop()
 
@@ -269,7 +285,7 @@ def test_steps_wait_for_the_sending_window_and_follow_new_delays(sapi: Api) -> N
     assert sub_of(sapi, sub["id"])["status_reason"] == "completed"
 
 
-def test_operational_steps_and_a_step_that_cannot_run(sapi: Api) -> None:
+def test_operational_steps_and_a_step_that_cannot_run(sapi: Api, sms_provider: SmsProvider) -> None:
     statuses = sapi.ok("GET", "/status/lead/")["data"]
     member = sapi.ok("POST", "/membership/", json={"email": "rep@seller.example", "role": "member"})
     seq = sequence(sapi, {"type": "update_lead_status", "status_id": statuses[1]["id"]},
@@ -285,27 +301,29 @@ def test_operational_steps_and_a_step_that_cannot_run(sapi: Api) -> None:
     failed = wait_sub(sapi, sub["id"], "error")
     assert failed["status_reason"] == "step_failed" and failed["step_index"] == 0
     assert "phone" in history(sapi, sub["id"])[-1]["detail"]
+    # With a phone and an SMS account to send through: the SMS is queued and sent.
+    sms_provider.account(sapi)
     texted = enrol(sapi, sms, contact(sapi, email="phone@buyer.example", phones=[{"phone": "+14155550100"}]))
     wait_sub(sapi, texted["id"], "finished")
     [sms_activity] = sapi.ok("GET", "/activity/sms/", params={"contact_id": texted["contact_id"]})["data"]
-    assert sms_activity["text"] == "Hi Jane" and sms_activity["status"] == "outbox"
+    assert sms_activity["text"] == "Hi Jane" and sms_activity["status"] in ("outbox", "sending", "sent")
+    wait_until(lambda: sapi.ok("GET", f"/activity/sms/{sms_activity['id']}/")["status"] == "sent", what="the SMS sent")
 
 
 # --- stop rules --------------------------------------------------------------------------------------------
-def test_stop_rules(sapi: Api, smtp: SmtpServer) -> None:
-    smtp.account(sapi)
+def test_stop_rules(seq_server: Server, sapi: Api, smtp: SmtpServer, imap: ImapServer,
+                    sms_provider: SmsProvider) -> None:
+    account = smtp.account(sapi, **imap.account())  # sends, and receives the auto-replies and bounces
+    phones = sms_provider.account(sapi)
     tpl = template(sapi)
     statuses = sapi.ok("GET", "/status/lead/")["data"]
     goal = statuses[-1]["id"]
     mail = sequence(sapi, {"type": "email", "template_id": tpl, "delay_seconds": HOUR}, goal_status_id=goal)
     calls = sequence(sapi, {"type": "call", "delay_seconds": HOUR})
 
-    def enrolled(email: str, seq: dict[str, Any] = mail) -> tuple[dict[str, Any], dict[str, Any]]:
-        person = contact(sapi, email=email, phones=[{"phone": "+14155550123"}])
+    def enrolled(email: str, seq: dict[str, Any] = mail, phone: str = "+14155550123") -> tuple[dict, dict]:
+        person = contact(sapi, email=email, phones=[{"phone": phone}])
         return person, enrol(sapi, seq, person)
-
-    def note(lead_id: str, text: str) -> None:
-        sapi.create("activity/note", lead_id=lead_id, note=text)
 
     def inbound(person: dict[str, Any], subject: str = "Re: hello") -> dict[str, Any]:
         return sapi.create("activity/email", contact_id=person["id"], direction="inbound", status="inbox",
@@ -329,32 +347,51 @@ def test_stop_rules(sapi: Api, smtp: SmtpServer) -> None:
     # Unsubscribed: its email sequences stop, a sequence without email goes on, and enrolling again is refused.
     person, sub = enrolled("unsub@buyer.example")
     call_sub = enrol(sapi, calls, person)
-    note(person["lead_id"], "emit email.unsubscribed UNSUB@buyer.example")
+    sapi.create("unsubscribed_email", email="UNSUB@buyer.example")
     assert reason(sub) == ("finished", "unsubscribed") and reason(call_sub) == ("active", None)
-    # SMS reply.
-    person, sub = enrolled("sms@buyer.example")
-    sapi.create("activity/sms", contact_id=person["id"], direction="inbound", status="inbox",
-                remote_phone="+14155550123", text="Stop")
+    # SMS reply, through the provider's signed webhook (the contact has the sender's number).
+    person, sub = enrolled("sms@buyer.example", phone="+14155550124")
+    answer = sms_provider.webhook(seq_server.base_url, phones["id"], From="+14155550124", Body="Stop")
+    assert answer.status_code == 200, answer.text
     assert reason(sub) == ("finished", "replied")
     # An email from the contact's address on its lead, in no thread of ours.
     person, sub = enrolled("reply@buyer.example")
     inbound(person)
     assert reason(sub) == ("finished", "replied")
-    # Bounces and auto-replies (events of the IMAP sync): hard finishes, soft errs (retryable), an
+    # Bounces and auto-replies, received by an IMAP sync: hard finishes, soft errs (retryable), an
     # out-of-office with a return date pauses until then, one without a date changes nothing.
+    back = (datetime.now(UTC) + timedelta(days=7)).date()
+    cases = {}
     for kind, bounce, resume, expected in [
-            ("bounce", "hard", "-", ("finished", "bounced")), ("bounce", "soft", "-", ("error", "soft_bounce")),
-            ("auto_reply", "-", "2030-01-07T09:00:00+00:00", ("paused", "out_of_office")),
-            ("auto_reply", "-", "-", ("active", None))]:
-        person, sub = enrolled(f"{kind}-{bounce}-{len(resume)}@buyer.example")
-        email = sapi.create("activity/email", contact_id=person["id"], status="draft", to=["x@buyer.example"],
-                            subject="Ours")
-        note(person["lead_id"], f"emit email.received {kind} {bounce} {resume} {email['id']}")
+            ("bounce", "hard", None, ("finished", "bounced")), ("bounce", "soft", None, ("error", "soft_bounce")),
+            ("auto_reply", None, back, ("paused", "out_of_office")), ("auto_reply", None, None, ("active", None))]:
+        address = f"{kind}-{bounce}-{resume is not None}@buyer.example".replace("_", "-").lower()
+        _person, sub = enrolled(address)
+        if kind == "bounce":
+            status, action = ("5.1.1", "failed") if bounce == "hard" else ("4.2.2", "delayed")
+            imap.deliver(make_bounce(original_message_id=f"<{address}>", recipient=address, to=account["email"],
+                                     status=status, action=action))
+        else:
+            imap.deliver(make_email(sender=address, to=account["email"], subject="Automatic reply: hello",
+                                    body=f"I am out of the office, back on {resume.isoformat()}." if resume
+                                    else "I am out of the office.", Auto_Submitted="auto-replied"))
+        cases[kind, bounce] = sub, expected
+    sync(sapi, account["id"])
+    for (kind, bounce), (sub, expected) in cases.items():
         assert reason(sub) == expected, (kind, bounce)
         if expected[0] == "paused":
-            assert sub_of(sapi, sub["id"])["paused_until"] == "2030-01-07T09:00:00.000Z"
+            assert sub_of(sapi, sub["id"])["paused_until"] == f"{back.isoformat()}T00:00:00.000Z"
         if expected[0] == "error":  # retryable: PUT active resumes it
             assert sapi.ok("PUT", f"/sequence_subscription/{sub['id']}/", json={"status": "active"})["status"] == "active"
+
+
+def sync(api: Api, account_id: str) -> None:
+    """Sync the account's mailbox now and wait for its job."""
+    queued = api.ok("POST", f"/connected_account/{account_id}/sync/", 200, json={})
+    for job_id in queued["job_ids"]:
+        job = wait_until(lambda: (j := api.ok("GET", f"/job/{job_id}/"))["status"] in ("succeeded", "failed") and j,
+                         what="the sync job")
+        assert job["status"] == "succeeded", job
 
 
 # --- MCP -------------------------------------------------------------------------------------------------
@@ -374,8 +411,8 @@ def test_an_agent_enrols_pauses_reads_history_and_needs_destructive_to_stop(sapi
 
 
 # --- the sales report ------------------------------------------------------------------------------------
-def test_workflow_performance_in_the_sales_report(sapi: Api, smtp: SmtpServer) -> None:
-    smtp.account(sapi)
+def test_workflow_performance_in_the_sales_report(sapi: Api, smtp: SmtpServer, imap: ImapServer) -> None:
+    account = smtp.account(sapi, **imap.account())
     tpl = template(sapi)
     seq = sequence(sapi, {"type": "email", "template_id": tpl}, {"type": "task", "text": "Later", "delay_seconds": HOUR},
                    name="Report me")
@@ -386,8 +423,10 @@ def test_workflow_performance_in_the_sales_report(sapi: Api, smtp: SmtpServer) -
     # 0 replies, 1 bounces (hard), 2 is stopped by hand, 3 stays active.
     sapi.create("activity/email", contact_id=people[0]["id"], direction="inbound", status="inbox",
                 sender="r0@buyer.example", to=["me@seller.example"], subject="Re")
-    [email] = emails_of(sapi, people[1]["lead_id"])[-1:]
-    sapi.create("activity/note", lead_id=people[1]["lead_id"], note=f"emit email.received bounce hard - {email['id']}")
+    # The bounce comes back through the mailbox, naming the email it returns.
+    message_id = wait_until(lambda: emails_of(sapi, people[1]["lead_id"])[-1]["message_id"], what="a Message-ID")
+    imap.deliver(make_bounce(original_message_id=message_id, recipient="r1@buyer.example", to=account["email"]))
+    sync(sapi, account["id"])
     sapi.ok("DELETE", f"/sequence_subscription/{subs[2]['id']}/")
     report = sapi.ok("POST", "/report/sales/", status=200, json={"relative_range": "today"})
     [row] = [r for r in report["workflow_performance"] if r["sequence_id"] == seq["id"]]
