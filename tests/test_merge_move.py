@@ -240,6 +240,31 @@ def test_move_carries_every_record_and_remaps_references(api: Api, other: Api) -
     assert api.ok("GET", f"/custom_activity_type/{same_type['id']}/")["id"] == same_type["id"]
 
 
+def test_move_rekeys_custom_values_to_the_targets_fields_of_the_same_name(api: Api, other: Api) -> None:
+    """Fields are a workspace's own: a value follows the target's field of the same name and type, or is
+    cleared (no namesake, another type, a choice the target lacks)."""
+    admin_of_both(api, other)
+    tier = api.create("custom_field/lead", name="Tier", type="choices", choices=["gold", "silver"])
+    size = api.create("custom_field/lead", name="Size", type="number")
+    note = api.create("custom_field/lead", name="Only here", type="text")
+    plan = api.create("custom_field/contact", name="Plan", type="choices", choices=["pro", "team"])
+    b_tier = other.create("custom_field/lead", name="tier", type="choices", choices=["gold"])
+    other.create("custom_field/lead", name="Size", type="text")  # another type: cleared
+    b_plan = other.create("custom_field/contact", name="Plan", type="choices", choices=["team"])  # lacks "pro"
+    lead = make_lead(api, **{f"custom.{tier['id']}": "gold", f"custom.{size['id']}": 12,
+                             f"custom.{note['id']}": "x"})
+    contact = make_contact(api, lead_id=lead["id"], **{f"custom.{plan['id']}": "pro"})
+
+    moved = api.ok("POST", f"/lead/{lead['id']}/move/", status=200, json={"target_organization_id": other.org_id})
+
+    assert moved["cleared"]["custom values"] == 3  # Size, Only here, the contact's Plan
+    here = other.ok("GET", f"/lead/{lead['id']}/")
+    assert here[f"custom.{b_tier['id']}"] == "gold" and here["custom"] == {"tier": "gold"}
+    assert other.ok("GET", f"/contact/{contact['id']}/")["custom"] == {}
+    assert other.ok("GET", "/lead/", params={f"custom.{b_tier['id']}": "gold"})["data"][0]["id"] == lead["id"]
+    assert b_plan["id"] not in other.ok("GET", f"/contact/{contact['id']}/")
+
+
 def test_move_rules_for_who_may_move_and_where(api: Api, other: Api) -> None:
     lead = make_lead(api)
     # Not an admin of the target.
