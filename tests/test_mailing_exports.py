@@ -230,6 +230,21 @@ def test_the_dry_run_count_follows_the_filters_and_leaves_out_unsubscribed_and_a
     assert export(ws, "mailchimp", filters={"owner_ids": [ws.user_id]})["total"] == 2
     assert export(ws, "mailchimp", filters={"lead_created_after": "2000-01-01T00:00:00Z",
                                             "contact_created_before": "2000-01-01"})["total"] == 0
+    # Custom field values, as lists filter them: the leads' tier, the contacts' seats.
+    tier = ws.create("custom_field/lead", name="Tier", type="choices", choices=["gold", "silver"])
+    seats = ws.create("custom_field/contact", name="Seats", type="number")
+    ws.ok("PUT", f"/lead/{lead_b['id']}/", json={f"custom.{tier['id']}": "gold"})
+    cy = next(c for c in ws.ok("GET", "/contact/", params={"lead_id": lead_b["id"]})["data"] if c["name"] == "Cy Three")
+    ws.ok("PUT", f"/contact/{cy['id']}/", json={"custom.Seats": 40})
+    assert export(ws, "mailchimp", filters={"lead_custom": {f"custom.{tier['id']}": "gold"}})["total"] == 2
+    assert export(ws, "mailchimp", filters={"lead_custom": {"Tier__is_set": False}})["total"] == 2
+    assert export(ws, "mailchimp", filters={"contact_custom": {"Seats__gte": 10},
+                                            "lead_custom": {"Tier": "gold"}})["total"] == 1
+    ws.bad("POST", "/mailing_export/", f"filters.contact_custom.custom.{seats['id']}__gte", json={
+        "platform": "mailchimp", "config": {"list_id": LISTS["mailchimp"]},
+        "filters": {"contact_custom": {f"custom.{seats['id']}__gte": "many"}}})
+    ws.bad("POST", "/mailing_export/", "filters.lead_custom.custom.Nope", json={
+        "platform": "mailchimp", "config": {"list_id": LISTS["mailchimp"]}, "filters": {"lead_custom": {"Nope": 1}}})
     empty = export(ws, "mailchimp", filters={"lead_created_before": "2000-01-01T00:00:00Z"})
     assert empty["total"] == 0 and empty["status"] == "done"
 

@@ -62,6 +62,11 @@ class ExportFilters(WriteModel):
     lead_created_before: InputTimestamp | None = Field(None, description="Leads created before this time.")
     contact_created_after: InputTimestamp | None = Field(None, description="Contacts created at or after this time.")
     contact_created_before: InputTimestamp | None = Field(None, description="Contacts created before this time.")
+    lead_custom: Annotated[dict[str, Any], Field(max_length=20)] | None = Field(None, description=(
+        "Leads' custom field values, as lead lists filter them: {\"custom.<field ID or name>[__gt|__gte|__lt|"
+        "__lte|__is_set]\": value}."))
+    contact_custom: Annotated[dict[str, Any], Field(max_length=20)] | None = Field(None, description=(
+        "Contacts' custom field values, the same way."))
 
 
 class ExportConfig(WriteModel):

@@ -13,6 +13,7 @@ from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error
 from geniziz.api.resource import CrudService
 from geniziz.contacts.models import Contact
+from geniziz.custom import values as custom_values
 from geniziz.db import utcnow
 from geniziz.identity.models import Membership
 from geniziz.leads.models import Lead
@@ -148,7 +149,7 @@ def first_email() -> Any:
     return Contact.emails[0]["email"].as_string()
 
 
-def audience(filters: dict[str, Any]) -> Select:
+async def audience(ctx: Ctx, filters: dict[str, Any]) -> Select:
     """(lower-cased address, first contact with it) for every contact the filters select, leaving out
     contacts without an address and addresses on the suppression list; one row per address."""
     address = func.lower(first_email())
@@ -165,6 +166,17 @@ def audience(filters: dict[str, Any]) -> Select:
     for name, condition in conditions.items():
         if filters.get(name) is not None:
             query = query.where(condition(filters[name]))
+    for name, column, kind in (("lead_custom", Lead.custom, "lead"), ("contact_custom", Contact.custom, "contact")):
+        if params := filters.get(name):
+            # The lists' own grammar and checks; a bad key or value is a 400 naming filters.<name>.<key>.
+            keyed = {key if key.startswith(custom_values.PREFIX) else custom_values.PREFIX + key: value
+                     for key, value in params.items()}
+            try:
+                query = query.where(*custom_values.conditions(
+                    custom_values.dialect_of(ctx), column, await custom_values.fields_of(ctx, kind), keyed, f"{kind}s"))
+            except APIError as exc:
+                raise APIError(400, exc.message, {f"filters.{name}.{key}": why
+                                                  for key, why in exc.field_errors.items()}) from None
     return query.group_by(address)
 
 
@@ -221,7 +233,7 @@ class MailingExportService(CrudService[MailingExport]):
         await ctx.session.flush()
         # The dry run is the snapshot: what is counted now is exactly what the worker pushes.
         members = [{"organization_id": ctx.org_id, "export_id": export.id, "email": email, "contact_id": contact_id,
-                    "state": "pending"} for email, contact_id in (await ctx.session.execute(audience(filters))).all()]
+                    "state": "pending"} for email, contact_id in (await ctx.session.execute(await audience(ctx, filters))).all()]
         for start in range(0, len(members), 5000):
             await ctx.session.execute(insert(MailingExportMember), members[start:start + 5000])
         export.total = len(members)
