@@ -42,8 +42,8 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def imap() -> Iterator[ImapServer]:
+@pytest.fixture
+def imap() -> Iterator[ImapServer]:  # a mailbox of the test's own
     server = ImapServer().start()
     yield server
     server.stop()
