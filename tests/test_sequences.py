@@ -42,8 +42,8 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-@pytest.fixture
-def imap() -> Iterator[ImapServer]:  # a mailbox of the test's own
+@pytest.fixture(scope="module")  # one mailbox: another workspace's mail stays unmatched in each
+def imap() -> Iterator[ImapServer]:
     server = ImapServer().start()
     yield server
     server.stop()
