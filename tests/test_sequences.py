@@ -42,7 +42,7 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # one mailbox: another workspace's mail stays unmatched in each
 def imap() -> Iterator[ImapServer]:
     server = ImapServer().start()
     yield server
