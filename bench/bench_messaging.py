@@ -113,15 +113,13 @@ async def _sent_count(db: Database, ids: list[str]) -> int:
 
 
 async def _rows(db: Database, ids: list[str]) -> tuple[list[Activity], dict[str, datetime]]:
-    """The batch's emails, and each one's send job start (the latest job per email)."""
+    """The batch's emails, and each one's send job start (one job each: the limits never make a send wait)."""
+    wanted = set(ids)
     async with db.system_session() as session:
         emails = list(await session.scalars(select(Activity).where(Activity.id.in_(ids))))
-        starts: dict[str, datetime] = {}
-        for job in await session.scalars(select(Job).where(Job.kind == SEND_JOB)):
-            if job.payload.get("activity_id") in starts or job.date_started is None:
-                continue
-            starts[job.payload["activity_id"]] = _naive(job.date_started)
-        return emails, {k: v for k, v in starts.items() if k in set(ids)}
+        jobs = await session.scalars(select(Job).where(Job.kind == SEND_JOB, Job.date_started.is_not(None)))
+        return emails, {job.payload["activity_id"]: _naive(job.date_started) for job in jobs
+                        if job.payload.get("activity_id") in wanted}
 
 
 def run_sends(database_url: str, args: argparse.Namespace, directory: Path) -> list[dict]:
