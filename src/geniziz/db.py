@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Table, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, ORMExecuteState, Session, declared_attr, mapped_column, \
     with_loader_criteria
@@ -217,6 +218,11 @@ def _scope_to_workspace(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(*(
         with_loader_criteria(cls, lambda cls: cls.organization_id == organization_id, include_aliases=True)
         for cls in sorted(classes, key=lambda cls: cls.__name__)))
+
+
+# SQLAlchemy's SQLite compiler drops table hints; SQLite's own ("NOT INDEXED", "INDEXED BY <index>") go
+# after the table name, which is what this renders (lead search and the activity stream give them).
+SQLiteCompiler.get_from_hint_text = lambda self, table, text: text  # type: ignore[method-assign,assignment]
 
 
 # --- Engines and sessions --------------------------------------------------------------------

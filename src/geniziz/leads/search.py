@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, event, literal_column, or_, select, table, text
-from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.orm import ORMExecuteState
 
 from geniziz.api.context import Ctx
@@ -76,8 +75,3 @@ def _choose_path(state: ORMExecuteState) -> None:
     # workspace for a rare term). The rowid lookups stay allowed (SQLite's documentation).
     state.statement = (state.statement.where(literal_column(f"{source}.rowid").in_(rowids))
                        .with_hint(model, "NOT INDEXED", dialect_name="sqlite"))
-
-
-# SQLAlchemy's SQLite compiler drops table hints; SQLite's own ("NOT INDEXED", "INDEXED BY <index>") go
-# after the table name, which is what this renders. Only _choose_path gives SQLite hints.
-SQLiteCompiler.get_from_hint_text = lambda self, table, text: text  # type: ignore[method-assign,assignment]
