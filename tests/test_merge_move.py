@@ -304,6 +304,28 @@ def test_a_move_that_fails_half_way_leaves_the_lead_wholly_where_it_was(api: Api
     assert children(other, lead["id"]) == {name: [] for name in before[1]}
 
 
+
+def test_a_lead_with_messages_waiting_to_be_sent_does_not_move(api: Api, other: Api) -> None:
+    """The send job and the sending account are the source workspace's: the move is refused, not half done."""
+    from tests.smtp_server import shared
+
+    admin_of_both(api, other)
+    lead = make_lead(api)
+    contact = make_contact(api, lead_id=lead["id"], emails=[{"email": "jane@buyer.example"}])
+    account = shared().account(api)
+    email = api.create("activity/email", lead_id=lead["id"], contact_id=contact["id"], to=["jane@buyer.example"],
+                       subject="Later", body_text="Hello", sender=account["email"], status="scheduled",
+                       date_scheduled="2099-01-01T09:00:00Z")
+    body = api.bad("POST", f"/lead/{lead['id']}/move/", "target_organization_id",
+                   json={"target_organization_id": other.org_id})
+    assert "waiting to be sent" in body["error"] and email["id"] in body["error"]
+    other.bad("GET", f"/lead/{lead['id']}/", status=404)
+    # Back to draft, the lead moves with it.
+    api.ok("PUT", f"/activity/email/{email['id']}/", json={"status": "draft"})
+    assert api.ok("POST", f"/lead/{lead['id']}/move/", status=200,
+                  json={"target_organization_id": other.org_id})["status"] == "moved"
+    assert other.ok("GET", f"/activity/email/{email['id']}/")["status"] == "draft"
+
 # --- a lead with a large history moves as a job ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_limit_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

@@ -10,6 +10,7 @@ from geniziz.messaging import (
     handlers,  # noqa: F401 - an email entering the outbox queues its send
     inbound,  # noqa: F401 - every inbound email activity announces email.received
     jobs,  # noqa: F401 - the email.send job
+    moves,  # noqa: F401 - a lead with messages waiting to be sent does not move
     sync,  # noqa: F401 - the IMAP sync jobs
     sms,  # noqa: F401 - an SMS entering the outbox queues its send; the sms.send job
 )
