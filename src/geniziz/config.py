@@ -44,9 +44,9 @@ class Settings(BaseSettings):
     job_max_attempts: int = 5  # unless the handler or the enqueue says otherwise
     job_backoff_seconds: float = 10.0  # first retry delay; doubles per attempt, with jitter
     job_retention_days: int = 30  # finished jobs (and their idempotency keys) are kept this long
-    job_modules: str = ""
+    job_modules: str = ""  # comma-separated extra modules declaring job handlers, imported by workers
     # A lead move with more records than this runs as a background job (POST /lead/{id}/move/ answers at once).
-    lead_move_inline_records: int = 5000  # comma-separated extra modules declaring job handlers, imported by workers
+    lead_move_inline_records: int = 5000
     log_level: str = "info"
 
     # Outbound integrations (mailing exports): requests to private, loopback or link-local addresses are
@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     allow_private_hosts: bool = False
     # How often a platform's asynchronous import (Brevo, Klaviyo) is polled until it completes.
     mailing_poll_seconds: float = 5.0
+
+    # The sequence engine (geniziz.sequences.engine): read when workers load it.
+    sequence_tick_seconds: float = 30.0  # how often the runners look for due steps (the worst extra wait of a step)
+    sequence_runners: int = 2  # runner jobs per tick: as many workers can run steps side by side
+    sequence_batch: int = 100  # subscriptions claimed per statement
+    sequence_lease_seconds: float = 300.0  # a claimed subscription is free again after this if its runner died
 
 
 @lru_cache

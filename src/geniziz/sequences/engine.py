@@ -22,7 +22,6 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -32,6 +31,7 @@ from geniziz.api.auth import Principal
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, validation_field_errors
 from geniziz.api.resource import REGISTRY
+from geniziz.config import get_settings
 from geniziz.contacts.models import Contact
 from geniziz.db import UNSCOPED, WORKSPACE, WorkspaceSession, utcnow
 from geniziz.messaging import templates
@@ -47,16 +47,7 @@ from geniziz.worker.models import Job
 log = logging.getLogger("geniziz.sequences")
 
 
-class EngineSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GENIZIZ_SEQUENCE_", extra="ignore")
-
-    tick_seconds: float = 30.0  # how often the runners look for due steps (the worst extra wait of a step)
-    runners: int = 2  # runner jobs per tick: as many workers can run steps side by side
-    batch: int = 100  # subscriptions claimed per statement
-    lease_seconds: float = 300.0  # a claimed subscription is free again after this if its runner died
-
-
-SETTINGS = EngineSettings()
+SETTINGS = get_settings()  # the sequence_* settings
 
 
 # --- claiming --------------------------------------------------------------------------------------------
@@ -66,7 +57,7 @@ async def claim(maker: async_sessionmaker, runner: str, batch: int) -> list[tupl
             .where(SequenceSubscription.next_step_at <= now, SequenceSubscription.status.in_(("active", "paused")))
             .order_by(SequenceSubscription.next_step_at).limit(batch).with_for_update(skip_locked=True))
     statement = (update(SequenceSubscription).where(SequenceSubscription.id.in_(pick.scalar_subquery()))
-                 .values(next_step_at=now + timedelta(seconds=SETTINGS.lease_seconds), claimed_by=runner)
+                 .values(next_step_at=now + timedelta(seconds=SETTINGS.sequence_lease_seconds), claimed_by=runner)
                  .returning(SequenceSubscription.id, SequenceSubscription.organization_id)
                  .execution_options(synchronize_session=False))
     async with maker(info={UNSCOPED: True}) as session:  # the claim spans workspaces
@@ -213,10 +204,10 @@ async def run_due(ctx: Ctx, job: Job) -> dict[str, Any]:
     engine: AsyncEngine = ctx.session.bind  # type: ignore[assignment]
     maker = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=WorkspaceSession)
     runner = f"{job.id}:{secrets.token_hex(4)}"
-    deadline = time.monotonic() + max(SETTINGS.tick_seconds * 0.9, 1.0)
+    deadline = time.monotonic() + max(SETTINGS.sequence_tick_seconds * 0.9, 1.0)
     counts: dict[str, int] = {}
     while time.monotonic() < deadline:
-        batch = await claim(maker, runner, SETTINGS.batch)
+        batch = await claim(maker, runner, SETTINGS.sequence_batch)
         if not batch:
             break
         for sub_id, org_id in batch:
@@ -229,6 +220,6 @@ async def run_due(ctx: Ctx, job: Job) -> dict[str, Any]:
     return counts
 
 
-for _n in range(max(1, SETTINGS.runners)):
-    periodic(f"sequences.run.{_n}", every=timedelta(seconds=SETTINGS.tick_seconds), max_attempts=1,
-             timeout=max(SETTINGS.tick_seconds * 4, 120))(run_due)
+for _n in range(max(1, SETTINGS.sequence_runners)):
+    periodic(f"sequences.run.{_n}", every=timedelta(seconds=SETTINGS.sequence_tick_seconds), max_attempts=1,
+             timeout=max(SETTINGS.sequence_tick_seconds * 4, 120))(run_due)
