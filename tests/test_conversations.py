@@ -196,6 +196,16 @@ def test_notes_and_drafts_join_the_thread_in_order(api: Api) -> None:
             json={"type": "sms", "text": "hi", "status": "outbox"})
     assert api.ok("GET", f"/conversation/{thread['id']}/")["n_messages"] == 4
 
+    # A message deleted leaves the summary: its count, and the latest message when it was that one.
+    api.ok("DELETE", f"/activity/email/{second['id']}/")
+    api.ok("DELETE", f"/activity/note/{note['id']}/")
+    got = api.ok("GET", f"/conversation/{thread['id']}/")
+    assert got["n_messages"] == 2 and got["latest_message_id"] == sms["id"]
+    assert [m["id"] for m in got["messages"]] == [draft["id"], sms["id"]]
+    api.ok("DELETE", f"/activity/sms/{sms['id']}/")
+    got = api.ok("GET", f"/conversation/{thread['id']}/")
+    assert got["n_messages"] == 1 and got["latest_message_id"] == draft["id"]
+
 
 def test_inbound_replies_land_in_their_conversation_unread(api: Api) -> None:
     thread = conversation(api, subject="Proposal")

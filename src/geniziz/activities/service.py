@@ -123,6 +123,9 @@ class ActivityService(CustomValues, CrudService[Activity]):
     async def after_create(self, ctx: Ctx, obj: Activity) -> None:
         await events.emit(ctx, "activity.created", activity=obj)  # flushed: conversations link it, a meeting stops sequences
 
+    async def before_delete(self, ctx: Ctx, obj: Activity) -> None:
+        await events.emit(ctx, "activity.deleting", activity=obj)  # a conversation lets its message go
+
 
 # --- types ------------------------------------------------------------------------------------------
 class NoteService(ActivityService):

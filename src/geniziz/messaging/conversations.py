@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Select, String, cast, select, update
+from sqlalchemy import Select, String, cast, delete, select, update
 
 from geniziz import events
 from geniziz.activities.models import Activity, EmailThread
@@ -225,6 +225,18 @@ async def _start(ctx: Ctx, activity: Activity) -> Conversation:
 @events.on("activity.created")
 async def message_created(ctx: Ctx, activity: Any) -> None:
     await attach(ctx, activity)
+
+
+@events.on("activity.deleting")
+async def message_deleting(ctx: Ctx, activity: Any) -> None:
+    """A deleted message leaves its conversation's counts and latest message (the link would only cascade)."""
+    conversation_id = await ctx.session.scalar(
+        select(ConversationMessage.conversation_id).where(ConversationMessage.activity_id == activity.id))
+    if conversation_id is None or (conversation := await _locked(ctx, conversation_id)) is None:
+        return
+    await ctx.session.execute(delete(ConversationMessage).where(ConversationMessage.activity_id == activity.id)
+                              .execution_options(synchronize_session=False))
+    await refresh(ctx, conversation)
 
 
 @events.on("email.received")
