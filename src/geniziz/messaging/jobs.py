@@ -62,7 +62,8 @@ async def limits_wait(ctx: Ctx, account: ConnectedAccount) -> datetime | None:
     sent = list(await ctx.session.scalars(
         select(EmailDelivery.date_handed_off).where(EmailDelivery.account_id == account.id,
                                                     EmailDelivery.date_handed_off > now - timedelta(days=1))
-        .order_by(EmailDelivery.date_handed_off.desc())))
+        .order_by(EmailDelivery.date_handed_off.desc())
+        .limit(account.max_per_day)))  # the newest max_per_day decide every limit
     return account.next_send_at(sent, now)
 
 

@@ -48,7 +48,8 @@ class ConnectedAccount(Record, Base):
 
     def next_send_at(self, handed_off: list[datetime], now: datetime) -> datetime | None:
         """When the account may send next, if not now: per rolling 24 h, per rolling hour, minimum gap.
-        ``handed_off``: its sends of the last 24 h, newest first (emails and SMS are counted apart)."""
+        ``handed_off``: its sends of the last 24 h, newest first (emails and SMS are counted apart); the newest
+        ``max_per_day`` are enough (an hour's sends are a prefix of the day's)."""
         waits = []
         if len(handed_off) >= self.max_per_day:
             waits.append(handed_off[self.max_per_day - 1] + timedelta(days=1))

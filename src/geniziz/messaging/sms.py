@@ -169,7 +169,8 @@ async def limits_wait(ctx: Ctx, account: ConnectedAccount) -> datetime | None:
         select(SmsDelivery.date_handed_off).where(SmsDelivery.account_id == account.id,
                                                   SmsDelivery.direction == "outbound",
                                                   SmsDelivery.date_handed_off > now - timedelta(days=1))
-        .order_by(SmsDelivery.date_handed_off.desc())))
+        .order_by(SmsDelivery.date_handed_off.desc())
+        .limit(account.max_per_day)))  # the newest max_per_day decide every limit
     return account.next_send_at(sent, now)
 
 
