@@ -24,6 +24,7 @@ from starlette.routing import compile_path
 
 from geniziz.api.context import Ctx, read_ctx, write_ctx
 from geniziz.api.errors import APIError, validation_field_errors
+from geniziz.api.routing import QuickRouter
 from geniziz.api.tabular import CSV, csv_response, wants_csv
 
 
@@ -134,14 +135,18 @@ def rate_group(method: str, path: str) -> str | None:
 
 # --- REST --------------------------------------------------------------------------------------------
 def action_router() -> APIRouter:
-    """One route per registered action, with its OpenAPI entry."""
-    router = APIRouter()
+    """One route per registered action, with its OpenAPI entry; grouped by first path segment, so that
+    a request tries only its own group's routes (see api/routing.py)."""
+    groups: dict[str, QuickRouter] = {}
     for action in ACTIONS.values():
-        router.add_api_route(
+        groups.setdefault(action.path.strip("/").split("/")[0], QuickRouter()).add_api_route(
             action.path, _handler(action), methods=[action.method], response_model=action.output,
             status_code=action.status_code, summary=action.title, description=action.description,
             operation_id=action.name, tags=[action.tag] if action.tag else None,
             responses={action.status_code: {"content": {CSV: {}}}} if action.csv_rows else None)
+    router = QuickRouter()
+    for group in groups.values():
+        router.include_router(group)
     return router
 
 

@@ -3,16 +3,17 @@
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from geniziz.api.context import Ctx, read_ctx
 from geniziz.api.errors import APIError
+from geniziz.api.routing import QuickRouter
 from geniziz.flows.exports import ExportService
 from geniziz.flows.models import DataExportChunk
 
-router = APIRouter()
+router = QuickRouter()
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 

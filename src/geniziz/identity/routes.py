@@ -2,19 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from geniziz.api.context import Ctx, read_ctx, write_ctx
 from geniziz.api.errors import not_found
 from geniziz.api.resource import FieldsParam, parse_fields
+from geniziz.api.routing import QuickRouter
 from geniziz.identity import schemas
 from geniziz.identity.models import Membership, Organization, User
 from geniziz.identity.resources import api_key as api_key_resource
 from geniziz.identity.service import ApiKeyService, create_workspace
 
-router = APIRouter()
+router = QuickRouter()
 
 
 @router.get("/me/", response_model=schemas.MeRead, tags=["User"], summary="The caller and their workspaces")

@@ -16,7 +16,7 @@ import hmac
 import html
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
@@ -24,6 +24,7 @@ from geniziz.api.auth import Principal
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError
 from geniziz.api.gateway import Surface
+from geniziz.api.routing import QuickRouter
 from geniziz.config import get_settings
 from geniziz.identity.models import Organization
 from geniziz.messaging import crypto
@@ -40,7 +41,7 @@ def _no_keys(_headers: object) -> list[tuple[str, str]]:
 
 SURFACES = [Surface(name="unsubscribe", prefix=UNSUBSCRIBE, find_keys=_no_keys, public=True, slash="add"),
             Surface(name="webhook", prefix=WEBHOOKS, find_keys=_no_keys, public=True)]
-router = APIRouter(include_in_schema=False)
+router = QuickRouter(include_in_schema=False)
 
 
 # --- unsubscribe links ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from geniziz import __version__
 from geniziz.api.auth import KEY_PREFIX, Principal
 from geniziz.api.context import Ctx, read_ctx, write_ctx
 from geniziz.api.gateway import Surface
+from geniziz.api.routing import QuickRouter
 from geniziz.integrations.genesy import activities, prospects, schemas, service
 from geniziz.integrations.genesy.settings import BASE_PATH, DEFAULT_HEADER, HeaderCache
 
@@ -69,7 +70,7 @@ Writer = Annotated[Ctx, Depends(write_ctx)]
 
 # --- endpoints -------------------------------------------------------------------------------------------
 def genesy_router() -> APIRouter:
-    router = APIRouter()
+    router = QuickRouter()
 
     @router.get("/health", summary="Connection check")
     async def health(_principal: Annotated[Principal, Depends(authenticate)]) -> dict[str, str]:

@@ -2,16 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import event
 
 from geniziz.api.context import Ctx, read_ctx, write_ctx
+from geniziz.api.routing import QuickRouter
 from geniziz.identity.models import Organization
 from geniziz.integrations.genesy.schemas import GenesySettingsRead, GenesySettingsUpdate
 from geniziz.integrations.genesy.settings import BASE_PATH, header_of, with_header
 
-router = APIRouter(tags=["Integrations"])
+router = QuickRouter(tags=["Integrations"])
 PATH = "/integration/genesy/"
 
 
