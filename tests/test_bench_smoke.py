@@ -25,3 +25,13 @@ def test_bench_http_runs_and_prints_its_table() -> None:
                      "GET /lead/ _skip=200", "GET /lead/ _before", "GET /lead/?query=", "POST /lead/"):
         assert any(line.startswith(scenario) for line in lines), output
     assert "ERRORS" not in output and "SERVER FAULTS" not in output, output
+
+
+def test_bench_walk_walks_every_lead_and_prints_the_servers_memory() -> None:
+    command = [sys.executable, str(ROOT / "bench" / "bench_walk.py"), "--database", "sqlite", "--leads", "450",
+               "--every", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "walked 450 leads" in output and "in 3 pages of 200" in output, output
+    assert "peak (VmHWM)" in output, output
