@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,8 +21,8 @@ import pytest
 from sqlalchemy import text
 
 from geniziz.db import Database
-from tests.conftest import BACKEND, Api, Server, _pg_admin, _postgres_url, member_client, new_workspace, \
-    start_server, stop_server, wait_until
+from tests.conftest import BACKEND, Api, Server, fresh_database, member_client, new_workspace, start_server, \
+    stop_server, wait_until
 from tests.factories import make_contact, make_lead
 from tests import imap_server
 from tests.smtp_server import PASSWORD, SmtpServer
@@ -55,13 +54,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 # --- servers of our own ---------------------------------------------------------------------------
 def _fresh_url(directory: Path) -> Iterator[str]:
-    if BACKEND == "sqlite":
-        yield f"sqlite+aiosqlite:///{directory / 'mail.db'}"
-        return
-    name = f"geniziz_mail_{secrets.token_hex(6)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    yield _postgres_url(name)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield from fresh_database(directory, "mail")
 
 
 @pytest.fixture

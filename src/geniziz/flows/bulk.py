@@ -1,13 +1,16 @@
 """Bulk actions: set fields (a status, an owner...) on, or delete, many leads, contacts, opportunities or
-tasks at once, chosen by the list's filters or by IDs.
+tasks at once, or enrol many contacts (or the contacts of many leads) in a sequence, chosen by the list's
+filters or by IDs.
 
-``POST /bulk_action/`` checks the request (filters as the list checks them, changes as PUT checks them),
-counts the records it covers (those matching now: up to the newest ID, so records created meanwhile are
-left alone) and enqueues the ``bulk.run`` job in the same transaction. The job goes through them in ID
-order, ``BATCH`` at a time, each through the resource's own update or delete (so each is recorded as a
-single edit would be: status-change activities, events, search text), each in a savepoint (a record
-that fails is listed with why; the others go on), and commits each batch with its progress (``cursor``),
-so a crashed job resumes after the last batch committed and never applies a change twice.
+``POST /bulk_action/`` checks the request (filters as the list checks them, changes as PUT checks them, an
+enrolment's sequence, account and assignee as POST /sequence_subscription/ checks them), counts the records
+it covers (those matching now: up to the newest ID, so records created meanwhile are left alone) and
+enqueues the ``bulk.run`` job in the same transaction. The job goes through them in ID order, ``BATCH`` at a
+time, each through the resource's own update, delete or enrolment (so each is recorded as a single edit
+would be: status-change activities, events, search text, a subscription's ``enrolled`` history), each in a
+savepoint (a record that fails is listed with why; the others go on), and commits each batch with its
+progress (``cursor``), so a crashed job resumes after the last batch committed and never applies a change
+twice.
 """
 
 from __future__ import annotations
@@ -20,15 +23,19 @@ from sqlalchemy import func, select, update
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, validation_field_errors
 from geniziz.api.resource import REGISTRY, CrudService
+from geniziz.contacts.models import Contact
 from geniziz.db import utcnow
 from geniziz.flows.exports import check_filters
 from geniziz.flows.models import BulkAction
+from geniziz.sequences.models import Sequence
+from geniziz.sequences.service import has_email_steps
 from geniziz.worker.registry import enqueue
 
 BULK_JOB = "bulk.run"
 BATCH = 100
 RESOURCES = ("lead", "contact", "opportunity", "task")
 MAX_FAILURES = 1000
+ENROL_FIELDS = ("sequence_id", "sender_account_id", "calls_assigned_to", "start_date")
 
 
 def _matching(ctx: Ctx, record: BulkAction) -> Any:
@@ -39,6 +46,8 @@ def _matching(ctx: Ctx, record: BulkAction) -> Any:
         query = query.where(model.id.in_(record.ids))
     else:
         query = resource.service.filter(ctx, query, check_filters(record.resource, record.filters))
+    if record.action == "enrol" and record.resource == "lead":  # each contact of the leads chosen
+        query, model = select(Contact.id).where(Contact.lead_id.in_(query)), Contact
     return query, model
 
 
@@ -56,6 +65,34 @@ def _changes(resource: str, changes: dict[str, Any]) -> Any:
     return body
 
 
+def _subscriptions() -> CrudService[Any]:
+    return REGISTRY["sequence_subscription"].service
+
+
+async def _check_enrolment(ctx: Ctx, data: dict[str, Any]) -> None:
+    """What every enrolment would refuse whatever the contact, refused once up front (a 400, not a failure
+    per contact); the job's enrolments still go through the whole single-enrolment check."""
+    if data["resource"] not in ("contact", "lead"):
+        raise field_error("resource", "enrol takes contacts, or leads (each of their contacts)")
+    if not data.get("sequence_id"):
+        raise field_error("sequence_id", "required: the sequence to enrol in")
+    service = _subscriptions()
+    await service.check_refs(ctx, {name: data.get(name) for name in ENROL_FIELDS[:3]})
+    sequence = await ctx.session.get(Sequence, data["sequence_id"])
+    assert sequence is not None  # check_refs found it in this workspace
+    if sequence.status != "active":
+        raise field_error("sequence_id", "this sequence is archived")
+    if not sequence.steps:
+        raise field_error("sequence_id", "this sequence has no steps")
+    # The account the single enrolment would pick, checked with the caller's rights (the job acts as an
+    # admin) and kept, so every enrolment of the action sends through the same one.
+    account = await service._account(ctx, data.get("sender_account_id"))  # type: ignore[attr-defined]
+    if account is None and has_email_steps(sequence.steps):
+        raise field_error("sender_account_id", "connect an email account (/connected_account/) to send "
+                                               "this sequence's emails")
+    data["sender_account_id"] = account.id if account else None
+
+
 class BulkActionService(CrudService[BulkAction]):
     model = BulkAction
     prefix = "bulk"
@@ -68,10 +105,16 @@ class BulkActionService(CrudService[BulkAction]):
             _changes(data["resource"], data["changes"])
         elif data["changes"]:
             raise field_error("changes", "only for action update")
+        if data["action"] == "enrol":
+            await _check_enrolment(ctx, data)
+        else:
+            for name in ENROL_FIELDS:
+                if data.get(name) is not None:
+                    raise field_error(name, "only for action enrol")
         if data.get("ids") is None and not data["filters"] and not data.get("all"):
             raise field_error("filters", "give filters, ids, or all: true for every record")
         record = self.new(ctx)
-        for name in ("resource", "action", "filters", "ids", "changes"):
+        for name in ("resource", "action", "filters", "ids", "changes", *ENROL_FIELDS):
             setattr(record, name, data.get(name))
         query, model = _matching(ctx, record)
         record.last_id = await ctx.session.scalar(select(func.max(model.id)).select_from(query.subquery()))
@@ -105,6 +148,9 @@ async def run_bulk(ctx: Ctx, bulk_id: str) -> dict[str, Any]:
                 async with ctx.session.begin_nested():
                     if record.action == "delete":
                         await resource.delete(ctx, record_id)
+                    elif record.action == "enrol":  # what POST /sequence_subscription/ runs
+                        await _subscriptions().create(ctx, {"contact_id": record_id, **{
+                            name: getattr(record, name) for name in ENROL_FIELDS}})
                     else:
                         await resource.update(ctx, record_id, _changes(record.resource, record.changes))
                 done += 1

@@ -89,15 +89,22 @@ class DataExportChunk(Record, Base):
 
 
 class BulkAction(Record, Base):
-    """An edit or a delete over many records (a filter or a list of IDs), run by the ``bulk.run`` job."""
+    """An edit, a delete or an enrolment in a sequence over many records (a filter or a list of IDs), run by
+    the ``bulk.run`` job."""
 
     __tablename__ = "bulk_action"
 
     resource: Mapped[str] = mapped_column(String(20))  # lead | contact | opportunity | task
-    action: Mapped[str] = mapped_column(String(10))  # update | delete
+    action: Mapped[str] = mapped_column(String(10))  # update | delete | enrol
     filters: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     ids: Mapped[list[str] | None] = mapped_column(Json)
     changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # enrol: what POST /sequence_subscription/ takes besides the contact (no foreign keys: a sequence or
+    # an account deleted meanwhile makes each enrolment fail with why, as a single one would).
+    sequence_id: Mapped[str | None] = mapped_column(IdString)
+    sender_account_id: Mapped[str | None] = mapped_column(IdString)
+    calls_assigned_to: Mapped[str | None] = mapped_column(IdString)
+    start_date: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | running | succeeded | failed
     # The records it covers: those matching when it was asked, up to this ID (IDs grow with time).
     last_id: Mapped[str | None] = mapped_column(IdString)

@@ -24,6 +24,7 @@ data_export = register(Resource(
 bulk_action = register(Resource(
     name="bulk_action", title="Bulk action", service=BulkActionService(), read_schema=schemas.BulkActionRead,
     create_schema=schemas.BulkActionCreate, operations=frozenset({"list", "get", "create"}),
-    description="Set fields on, or delete, many leads, contacts, opportunities or tasks (by filters or IDs) in a "
-                "background job; each record changes as a single PUT or DELETE would. Follow processed and status.",
+    description="Set fields on, or delete, many leads, contacts, opportunities or tasks, or enrol many contacts "
+                "(or leads' contacts) in a sequence (by filters or IDs) in a background job; each record changes "
+                "as a single PUT, DELETE or enrolment would. Follow processed and status.",
 ))

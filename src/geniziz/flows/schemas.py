@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from geniziz.api.schemas import ReadModel, Timestamp, WriteModel
+from geniziz.api.schemas import InputTimestamp, ReadModel, Timestamp, WriteModel
 
 
 class LeadMoveRead(ReadModel):
@@ -101,13 +101,20 @@ class ExportRead(ReadModel):
 # --- bulk actions ----------------------------------------------------------------------------------------------
 class BulkActionCreate(WriteModel):
     resource: Literal["lead", "contact", "opportunity", "task"]
-    action: Literal["update", "delete"]
+    action: Literal["update", "delete", "enrol"] = Field(description=(
+        "enrol: each contact (resource contact), or each contact of each lead (resource lead), in sequence_id."))
     filters: dict[str, Any] = Field(default_factory=dict, description="The list's filters: every record matching now.")
     ids: Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=10000)] | None = Field(
         None, description="Or these records (up to 10,000).")
     all: bool = Field(False, description="Every record of the resource (when neither filters nor ids are given).")
     changes: dict[str, Any] = Field(default_factory=dict, description=(
         "For update: the fields to set, as PUT takes them, e.g. {\"status_id\": \"stat_...\"}."))
+    # For enrol: what POST /sequence_subscription/ takes besides the contact.
+    sequence_id: str | None = Field(None, description="For enrol: the sequence.")
+    sender_account_id: str | None = Field(
+        None, description="For enrol: the connected account emails leave through; default: yours (or a shared one).")
+    calls_assigned_to: str | None = Field(None, description="For enrol: the member call tasks go to; default: you.")
+    start_date: InputTimestamp | None = Field(None, description="For enrol: not before this moment; default: now.")
 
 
 class BulkActionRead(ReadModel):
@@ -117,6 +124,10 @@ class BulkActionRead(ReadModel):
     filters: dict[str, Any]
     ids: list[str] | None
     changes: dict[str, Any]
+    sequence_id: str | None
+    sender_account_id: str | None
+    calls_assigned_to: str | None
+    start_date: Timestamp | None
     status: Literal["queued", "running", "succeeded", "failed"]
     total: int = Field(description="Records it covers: those matching when it was asked.")
     processed: int = Field(description="Progress: records done so far.")
