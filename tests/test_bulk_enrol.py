@@ -184,3 +184,15 @@ def test_an_agent_enrols_in_bulk_over_mcp(api: Api) -> None:
         "resource": "contact", "action": "enrol", "sequence_id": calls["id"], "ids": [contact["id"]]})
     assert wait_done(api, started["id"])["succeeded"] == 1
     assert [s["contact_id"] for s in subscriptions(api, calls["id"])] == [contact["id"]]
+
+
+def test_a_bulk_delete_over_mcp_needs_the_destructive_scope(api: Api) -> None:
+    """create_record is a write_safe tool, but a bulk delete cannot be undone: it asks for write_destructive."""
+    doomed = make_lead(api)
+    body = {"resource": "lead", "action": "delete", "ids": [doomed["id"]]}
+    refused = Mcp(api, "write_safe").fail("create_record", resource="bulk_action", body=body)
+    assert "write_destructive" in refused["error"]
+    assert not [b for b in api.ok("GET", "/bulk_action/")["data"] if b["action"] == "delete"]  # nothing queued
+    started = Mcp(api, "write_destructive").call("create_record", resource="bulk_action", body=body)
+    assert wait_done(api, started["id"])["succeeded"] == 1
+    api.bad("GET", f"/lead/{doomed['id']}/", status=404)

@@ -22,6 +22,9 @@ class Ctx:
     principal: Principal
     # Where the change came from: "api", "mcp", "genesy", "cli". Recorded on generated activities.
     via: str = "api"
+    # False for an MCP connection below the write_destructive scope: a write that cannot be undone, reached
+    # through a tool of a lower scope (a bulk delete is a create_record of a bulk action), asks this.
+    may_destroy: bool = True
 
     @property
     def org_id(self) -> str:
@@ -35,13 +38,19 @@ class Ctx:
         if not self.principal.is_admin:
             raise forbidden()
 
+    def require_destructive(self, what: str) -> None:
+        if not self.may_destroy:
+            raise forbidden(f"{what} cannot be undone: it needs the write_destructive scope "
+                            "(send the header Geniziz-Scope: write_destructive)")
+
 
 @asynccontextmanager
-async def unit_of_work(db: Database, principal: Principal, *, via: str, write: bool) -> AsyncIterator[Ctx]:
+async def unit_of_work(db: Database, principal: Principal, *, via: str, write: bool,
+                       may_destroy: bool = True) -> AsyncIterator[Ctx]:
     """One request's work: a session bound to the caller's workspace, committed on a clean exit when
     writing, rolled back on an error. Services, adapters and resources only flush."""
     async with db.unit(principal.organization_id, write=write) as session:
-        yield Ctx(session, principal, via)
+        yield Ctx(session, principal, via, may_destroy)
 
 
 def _request_unit(write: bool):  # type: ignore[no-untyped-def]

@@ -99,6 +99,8 @@ class BulkActionService(CrudService[BulkAction]):
     label = "bulk action"
 
     async def create(self, ctx: Ctx, data: dict[str, Any]) -> BulkAction:
+        if data["action"] == "delete":
+            ctx.require_destructive("A bulk delete")
         if data["action"] == "update":
             if not data["changes"]:
                 raise field_error("changes", "required: the fields to set")

@@ -65,7 +65,8 @@ async def call_tool(db: Database, principal: Principal, scope: Scope, name: str,
     try:
         args = parse_args(tool.args, arguments)
         # The unit commits when the tool returns cleanly and rolls back whatever an error left.
-        async with unit_of_work(db, principal, via="mcp", write=tool.scope is not Scope.READ) as ctx:
+        async with unit_of_work(db, principal, via="mcp", write=tool.scope is not Scope.READ,
+                                may_destroy=scope.allows(Scope.WRITE_DESTRUCTIVE)) as ctx:
             result = await tool.run(ctx, args)
         return _result(result)
     except APIError as exc:
