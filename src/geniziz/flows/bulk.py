@@ -27,8 +27,7 @@ from geniziz.contacts.models import Contact
 from geniziz.db import utcnow
 from geniziz.flows.exports import check_filters
 from geniziz.flows.models import BulkAction
-from geniziz.sequences.models import Sequence
-from geniziz.sequences.service import has_email_steps
+from geniziz.sequences.service import SubscriptionService
 from geniziz.worker.registry import enqueue
 
 BULK_JOB = "bulk.run"
@@ -65,10 +64,6 @@ def _changes(resource: str, changes: dict[str, Any]) -> Any:
     return body
 
 
-def _subscriptions() -> CrudService[Any]:
-    return REGISTRY["sequence_subscription"].service
-
-
 async def _check_enrolment(ctx: Ctx, data: dict[str, Any]) -> None:
     """What every enrolment would refuse whatever the contact, refused once up front (a 400, not a failure
     per contact); the job's enrolments still go through the whole single-enrolment check."""
@@ -76,20 +71,10 @@ async def _check_enrolment(ctx: Ctx, data: dict[str, Any]) -> None:
         raise field_error("resource", "enrol takes contacts, or leads (each of their contacts)")
     if not data.get("sequence_id"):
         raise field_error("sequence_id", "required: the sequence to enrol in")
-    service = _subscriptions()
-    await service.check_refs(ctx, {name: data.get(name) for name in ENROL_FIELDS[:3]})
-    sequence = await ctx.session.get(Sequence, data["sequence_id"])
-    assert sequence is not None  # check_refs found it in this workspace
-    if sequence.status != "active":
-        raise field_error("sequence_id", "this sequence is archived")
-    if not sequence.steps:
-        raise field_error("sequence_id", "this sequence has no steps")
     # The account the single enrolment would pick, checked with the caller's rights (the job acts as an
     # admin) and kept, so every enrolment of the action sends through the same one.
-    account = await service._account(ctx, data.get("sender_account_id"))  # type: ignore[attr-defined]
-    if account is None and has_email_steps(sequence.steps):
-        raise field_error("sender_account_id", "connect an email account (/connected_account/) to send "
-                                               "this sequence's emails")
+    _sequence, account, _ = await SubscriptionService().check_enrolment(
+        ctx, {name: data.get(name) for name in ENROL_FIELDS[:3]})
     data["sender_account_id"] = account.id if account else None
 
 
@@ -151,7 +136,7 @@ async def run_bulk(ctx: Ctx, bulk_id: str) -> dict[str, Any]:
                     if record.action == "delete":
                         await resource.delete(ctx, record_id)
                     elif record.action == "enrol":  # what POST /sequence_subscription/ runs
-                        await _subscriptions().create(ctx, {"contact_id": record_id, **{
+                        await SubscriptionService().create(ctx, {"contact_id": record_id, **{
                             name: getattr(record, name) for name in ENROL_FIELDS}})
                     else:
                         await resource.update(ctx, record_id, _changes(record.resource, record.changes))

@@ -192,25 +192,36 @@ class SubscriptionService(CrudService[SequenceSubscription]):
             raise field_error("sender_account_id", "not one of your connected accounts (or a shared one)")
         return account
 
-    async def create(self, ctx: Ctx, data: dict[str, Any]) -> SequenceSubscription:
+    async def check_enrolment(self, ctx: Ctx, data: dict[str, Any]) -> tuple[Sequence, ConnectedAccount | None,
+                                                                             Contact | None]:
+        """What an enrolment needs, checked (400 naming the field): the sequence (active, with steps), the
+        sending account (the one named, if the caller may use it, else the caller's default) and, when
+        ``data`` names a contact, that it can receive the sequence's emails. Bulk enrolment checks once
+        without a contact, then enrols each through ``create``."""
         await self.check_refs(ctx, data)
         sequence = await ctx.session.get(Sequence, data["sequence_id"])
         if sequence.status != "active":
             raise field_error("sequence_id", "this sequence is archived")
         if not sequence.steps:
             raise field_error("sequence_id", "this sequence has no steps")
-        contact = await ctx.session.get(Contact, data["contact_id"])
+        contact = await ctx.session.get(Contact, data["contact_id"]) if data.get("contact_id") else None
         account = await self._account(ctx, data.get("sender_account_id"))
         if has_email_steps(sequence.steps):
-            address = first_email(contact)
-            if not address:
-                raise field_error("contact_id", "this contact has no email address, and the sequence sends email")
-            if await is_suppressed(ctx, address):
-                raise field_error("contact_id", f"{address} is unsubscribed: it cannot be enrolled in a sequence "
-                                                "that sends email")
+            if contact is not None:
+                address = first_email(contact)
+                if not address:
+                    raise field_error("contact_id", "this contact has no email address, and the sequence sends email")
+                if await is_suppressed(ctx, address):
+                    raise field_error("contact_id", f"{address} is unsubscribed: it cannot be enrolled in a "
+                                                    "sequence that sends email")
             if account is None:
                 raise field_error("sender_account_id", "connect an email account (/connected_account/) to send "
                                                        "this sequence's emails")
+        return sequence, account, contact
+
+    async def create(self, ctx: Ctx, data: dict[str, Any]) -> SequenceSubscription:
+        sequence, account, contact = await self.check_enrolment(ctx, data)
+        assert contact is not None  # contact_id is required by the schema and was found in this workspace
         now = utcnow()
         sub = self.new(ctx)
         sub.sequence_id, sub.contact_id, sub.lead_id = sequence.id, contact.id, contact.lead_id
