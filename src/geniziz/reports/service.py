@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select, text, true, union_all
+from sqlalchemy import (ColumnElement, DateTime, Float, Integer, and_, case, cast, distinct, exists, func, literal,
+                        select, text, true, tuple_, union_all)
 from sqlalchemy.orm import aliased
 
 from geniziz.activities.models import Activity
@@ -220,9 +221,12 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
         if not overview:
             group = who
         elif summary:
-            group = when if args.interval == "day" else func.date_trunc(args.interval, when)
+            group = when if args.interval == "day" else func.date_trunc(args.interval, cast(when, DateTime()))
         else:
             group = scope.period.bucket(when, args.interval, scope.dialect)
+        if source == "contacted" and scope.dialect == "postgresql":
+            await _contacted(ctx, wanted, where, group, overview, by_key, totals)
+            continue
         for key, *values in (await ctx.session.execute(
                 select(group.label("k"), *aggregates).where(*where).group_by(group))).tuples():
             key = key or None if summary and not overview else key  # the summary's '' is no user
@@ -245,6 +249,23 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
                  **row(by_key.get(user_id, {}))} for user_id in [*names, *others]]
     return {"period": scope.out(), "type": args.type, "interval": args.interval if overview else None,
             "metrics": keys, "totals": {k: totals[k] for k in keys}, "rows": rows}
+
+
+async def _contacted(ctx: Ctx, wanted: list[Metric], where: list[Any], group: Any, overview: bool,
+                     by_key: dict[Any, dict[str, int]], totals: dict[str, int]) -> None:
+    """PostgreSQL: distinct leads contacted per row and over the period in one pass over the index (GROUPING
+    SETS (row, lead) and (lead), each deduplicated by hashing), rather than two sorts of every contact."""
+    (metric,) = wanted
+    pairs = (select(group.label("k"), func.grouping(group).label("g"))
+             .where(*where, Activity.lead_id.is_not(None))
+             .group_by(func.grouping_sets(tuple_(group, Activity.lead_id), tuple_(Activity.lead_id))).subquery())
+    totals[metric.key] = 0
+    for whole, key, n in (await ctx.session.execute(
+            select(pairs.c.g, pairs.c.k, func.count()).group_by(pairs.c.g, pairs.c.k))).tuples():
+        if whole:  # the (lead) set: the period's total
+            totals[metric.key] = n
+        else:
+            by_key[bucket_key(key) if overview else key][metric.key] = n
 
 
 # --- opportunities -----------------------------------------------------------------------------------------
@@ -304,8 +325,11 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
                func.sum(seconds_between(Opportunity.date_won, Opportunity.date_created, scope.dialect)))
         .where(*cohort).group_by(Opportunity.status_id))).tuples()}
 
-    # The furthest rank each cohort opportunity reached: its current status's, and both ends of each of
-    # its changes (which happened after it was created, so after the period started), in one scan.
+    # One pass over the cohort (its creations) and its changes (which happened after it was created, so after
+    # the period started), ordered per opportunity by time, answers both:
+    # - the furthest rank each opportunity reached: its current status's, and both ends of each change;
+    # - the time to advance: from entering a stage (the previous change, else the creation; a creation
+    #   sorts first on a tie) to a change that moves it further, averaged per stage.
     def ranked(column: Any) -> Any:
         return case(rank, value=column, else_=-1) if rank else literal(-1)
 
@@ -313,31 +337,34 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
     change = OpportunityChange
     ids = select(Opportunity.id).where(*cohort)
     none = literal(None, Opportunity.status_id.type)
-    visited = union_all(
-        select(Opportunity.id.label("oid"), ranked(Opportunity.status_id).label("top"),
-               Opportunity.pipeline_id.label("pid"), Opportunity.status_id.label("sid")).where(*cohort),
-        select(change.opportunity_id, greatest(ranked(change.new_status_id), ranked(change.old_status_id)), none, none)
+    steps = union_all(
+        select(Opportunity.id.label("oid"), none.label("old"), none.label("new"), Opportunity.date_created.label("at"),
+               literal(0).label("step"), Opportunity.pipeline_id.label("pid"), Opportunity.status_id.label("sid"),
+               ranked(Opportunity.status_id).label("top")).where(*cohort),
+        select(change.opportunity_id, change.old_status_id, change.new_status_id, change.at, literal(1), none, none,
+               greatest(ranked(change.new_status_id), ranked(change.old_status_id)))
         .where(change.at >= scope.period.start, change.opportunity_id.in_(ids)),
     ).subquery()
-    furthest = select(func.max(visited.c.pid).label("pid"), func.max(visited.c.top).label("top"),
-                      func.max(visited.c.sid).label("sid")).group_by(visited.c.oid).subquery()
-    reach: dict[tuple[str, int, str], int] = {
-        (pid, top, kind.get(sid, "active")): n for pid, top, sid, n in (await ctx.session.execute(
-            select(furthest.c.pid, furthest.c.top, furthest.c.sid, func.count())
-            .group_by(furthest.c.pid, furthest.c.top, furthest.c.sid))).tuples()}
-
-    # Time to advance: from entering a stage (its opportunity's previous change, else its creation) to a
-    # change that moves it further; averaged per stage over the cohort's advances.
-    changes = select(change.opportunity_id.label("oid"), change.old_status_id.label("old"),
-                     change.new_status_id.label("new"), change.at,
-                     func.lag(change.at).over(partition_by=change.opportunity_id, order_by=change.at).label("prev")
-                     ).where(change.at >= scope.period.start, change.opportunity_id.in_(ids)).subquery()
-    advance: dict[str, float] = {sid: float(seconds) for sid, seconds in (await ctx.session.execute(
-        select(changes.c.old, func.avg(seconds_between(
-            changes.c.at, func.coalesce(changes.c.prev, Opportunity.date_created), scope.dialect)))
-        .join(Opportunity, Opportunity.id == changes.c.oid)
-        .where(ranked(changes.c.new) > ranked(changes.c.old), ranked(changes.c.old) >= 0)
-        .group_by(changes.c.old))).tuples() if seconds is not None}
+    timed = select(steps.c.old, steps.c.new, steps.c.at, steps.c.step, steps.c.pid, steps.c.sid,
+                   func.max(steps.c.top).over(partition_by=steps.c.oid).label("furthest"),
+                   func.lag(steps.c.at).over(partition_by=steps.c.oid, order_by=(steps.c.at, steps.c.step))
+                   .label("prev")).cte("timed")
+    both = union_all(
+        select(literal("reach").label("what"), timed.c.pid, timed.c.furthest, timed.c.sid,
+               cast(func.count(), Float).label("figure"))
+        .where(timed.c.step == 0).group_by(timed.c.pid, timed.c.furthest, timed.c.sid),
+        select(literal("advance"), timed.c.old, literal(None, Integer), none,
+               cast(func.avg(seconds_between(timed.c.at, timed.c.prev, scope.dialect)), Float))
+        .where(timed.c.step == 1, ranked(timed.c.new) > ranked(timed.c.old), ranked(timed.c.old) >= 0)
+        .group_by(timed.c.old),
+    )
+    reach: dict[tuple[str, int, str], int] = defaultdict(int)  # (pipeline, furthest rank, kind now) -> how many
+    advance: dict[str, float] = {}  # stage -> average seconds
+    for what, key, top, current, figure in (await ctx.session.execute(both)).tuples():
+        if what == "reach":
+            reach[(key, top, kind.get(current, "active"))] += int(figure)
+        elif figure is not None:
+            advance[key] = float(figure)
 
     pipelines = {p.id: p.name for p in await ctx.session.scalars(select(Pipeline).where(Pipeline.id.in_(stages)))}
     out = []
