@@ -428,3 +428,21 @@ def test_an_opportunity_moved_back_counts_where_it_went(api: Api, pipeline: dict
                     "Demo": (0, 2, 2, 0, 0)}
     assert {(t["from_status_id"], t["to_status_id"]): t["count"] for t in body["transitions"]}[
         (ids["Demo"], ids["Active"])] == 1
+
+
+def test_a_moved_lead_takes_its_metrics_and_status_changes_along(api: Api, other: Api) -> None:
+    """A lead moved to another workspace: its call and its opportunity's status change count there, not here."""
+    email = api.ok("GET", f"/user/{api.user_id}/")["email"]
+    other.ok("POST", "/membership/", json={"email": email, "role": "admin"})  # may move leads into it
+    lead = make_lead(api)["id"]
+    call(api, lead, "2026-01-05T10:00:00Z", duration=40)
+    opportunity = make_opportunity(api, lead_id=lead)
+    won = next(s for s in api.ok("GET", "/status/opportunity/")["data"] if s["type"] == "won")
+    api.ok("PUT", f"/opportunity/{opportunity['id']}/", json={"status_id": won["id"]})
+    moves = report(api, "status_change/opportunity", **TODAY)["transitions"]
+    assert [t["count"] for t in moves] == [1]
+
+    api.ok("POST", f"/lead/{lead}/move/", status=200, json={"target_organization_id": other.org_id})
+    assert per_day(api)[0] == (0, 0, 0) and per_day(other)[0] == (1, 40, 0)
+    assert report(api, "status_change/opportunity", **TODAY)["transitions"] == []
+    assert [t["count"] for t in report(other, "status_change/opportunity", **TODAY)["transitions"]] == [1]
