@@ -1,7 +1,7 @@
 """What the reports read instead of the activities' JSON or millions of rows.
 
-ActivityDay, the activity metrics' summary: per workspace, user, local day (in the workspace's time zone), activity type,
-direction and status, how many activities and their seconds (call durations). The reports sum these rows
+ActivityDay, the activity metrics' summary: per workspace, user, local day (in the workspace's time zone),
+activity type (those the metrics read), direction and status, how many activities and their seconds (call durations). The reports sum these rows
 instead of the activities themselves: a year of a busy workspace is tens of thousands of rows, not millions.
 
 On PostgreSQL, triggers on `activity` keep it (migration 0019): every insert, delete (a lead's cascade
@@ -24,6 +24,11 @@ from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geniziz.db import Base, IdString
+
+
+# The activity types activity_day holds: those the metrics read (a metric on another type needs a migration
+# that adds it to the triggers and rebuilds; service.py checks its metrics against this).
+SUMMARIZED_TYPES = frozenset({"call", "email", "sms", "note", "meeting", "task_completed"})
 
 
 class ActivityDay(Base):

@@ -22,7 +22,7 @@ from geniziz.leads.models import Lead
 from geniziz.messaging.models import EmailTemplate
 from geniziz.opportunities.models import Opportunity
 from geniziz.reports import schemas
-from geniziz.reports.models import ActivityDay, OpportunityChange
+from geniziz.reports.models import SUMMARIZED_TYPES, ActivityDay, OpportunityChange
 from geniziz.reports.periods import Period, bucket_key, month_of, relative_dates, seconds_between
 from geniziz.sequences.report import workflow_performance
 from geniziz.statuses.models import Pipeline, Status
@@ -173,6 +173,8 @@ METRICS = {m.key: m for m in [
            "Cents: monthly values x 12, annual and one-time as they are.", "won",
            lambda: func.coalesce(func.sum(annualized), 0)),
 ]}
+
+assert all(set(m.types) <= SUMMARIZED_TYPES for m in METRICS.values() if m.summed), "activity_day lacks a type"
 
 # source -> (table, when, who)
 SOURCES: dict[str, tuple[Any, Any, Any]] = {

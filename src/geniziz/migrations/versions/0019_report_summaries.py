@@ -2,7 +2,7 @@
 as columns, both kept by triggers
 
 `activity_day` (geniziz/reports/models.py): per workspace, local day (the workspace's time zone), activity
-type, user, direction and status, the number of activities and their call seconds. On PostgreSQL triggers
+type (those the metrics read), user, direction and status, the number of activities and their call seconds. On PostgreSQL triggers
 keep it in the writing transaction, whichever code writes: inserts, deletes (a deleted lead's activities
 too, by cascade), a move to another workspace, and changes of user, time, type, direction, status or a
 call's duration; a workspace's change of time zone rebuilds its rows. Triggers rather than event handlers
@@ -50,6 +50,9 @@ ID = sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'pos
 SECONDS = ("CASE WHEN {r}.type = 'call' AND jsonb_typeof({r}.data->'duration') = 'number' "
            "THEN floor(({r}.data->>'duration')::numeric)::bigint ELSE 0 END")
 KEY = "organization_id, day, type, user_id, direction, status"
+# The activity types the metrics read (geniziz.reports.models.SUMMARIZED_TYPES at the time of this migration):
+# system-written ones (created, status changes) stay out, so that writing them touches no summary row.
+TYPES = "('call', 'email', 'sms', 'note', 'meeting', 'task_completed')"
 
 
 def _group(where: str) -> str:
@@ -57,7 +60,8 @@ def _group(where: str) -> str:
     return (f"INSERT INTO activity_day ({KEY}, n, duration) "
             "SELECT a.organization_id, timezone(o.time_zone, a.activity_at)::date, a.type, coalesce(a.user_id, ''), "
             f"coalesce(a.direction, ''), coalesce(a.status, ''), count(*), sum({SECONDS.format(r='a')}) "
-            f"FROM activity a JOIN organization o ON o.id = a.organization_id {where} GROUP BY 1, 2, 3, 4, 5, 6")
+            f"FROM activity a JOIN organization o ON o.id = a.organization_id WHERE a.type IN {TYPES} {where} "
+            "GROUP BY 1, 2, 3, 4, 5, 6")
 
 
 PG_FUNCTIONS = [
@@ -85,11 +89,11 @@ PG_FUNCTIONS = [
     f"""
     CREATE FUNCTION activity_day_trigger() RETURNS trigger AS $$
     BEGIN
-        IF TG_OP <> 'INSERT' THEN
+        IF TG_OP <> 'INSERT' AND OLD.type IN {TYPES} THEN
             PERFORM activity_day_add(OLD.organization_id, OLD.user_id, OLD.activity_at, OLD.type, OLD.direction,
                                      OLD.status, {SECONDS.format(r='OLD')}, -1);
         END IF;
-        IF TG_OP <> 'DELETE' THEN
+        IF TG_OP <> 'DELETE' AND NEW.type IN {TYPES} THEN
             PERFORM activity_day_add(NEW.organization_id, NEW.user_id, NEW.activity_at, NEW.type, NEW.direction,
                                      NEW.status, {SECONDS.format(r='NEW')}, 1);
         END IF;
@@ -100,7 +104,7 @@ PG_FUNCTIONS = [
     CREATE FUNCTION activity_day_rebuild(org varchar) RETURNS void AS $$
     BEGIN
         DELETE FROM activity_day WHERE organization_id = org;
-        {_group("WHERE a.organization_id = org")};
+        {_group("AND a.organization_id = org")};
     END $$ LANGUAGE plpgsql
     """,
     """
@@ -154,14 +158,17 @@ PG_TRIGGERS = [
     f"CREATE TRIGGER opportunity_change_update AFTER UPDATE OF organization_id, type, activity_at, data ON activity "
     f"FOR EACH ROW WHEN (OLD.type = {CHANGE_TYPE} OR NEW.type = {CHANGE_TYPE}) "
     "EXECUTE FUNCTION opportunity_change_trigger()",
-    "CREATE TRIGGER activity_day_insert_delete AFTER INSERT OR DELETE ON activity "
-    "FOR EACH ROW EXECUTE FUNCTION activity_day_trigger()",
+    f"CREATE TRIGGER activity_day_insert AFTER INSERT ON activity FOR EACH ROW WHEN (NEW.type IN {TYPES}) "
+    "EXECUTE FUNCTION activity_day_trigger()",
+    f"CREATE TRIGGER activity_day_delete AFTER DELETE ON activity FOR EACH ROW WHEN (OLD.type IN {TYPES}) "
+    "EXECUTE FUNCTION activity_day_trigger()",
     # Only updates that move an activity between summary rows (most updates edit text or lead).
     "CREATE TRIGGER activity_day_update AFTER UPDATE OF organization_id, user_id, activity_at, type, direction, "
-    "status, data ON activity FOR EACH ROW WHEN (OLD.organization_id IS DISTINCT FROM NEW.organization_id "
+    f"status, data ON activity FOR EACH ROW WHEN ((OLD.type IN {TYPES} OR NEW.type IN {TYPES}) AND "
+    "(OLD.organization_id IS DISTINCT FROM NEW.organization_id "
     "OR OLD.user_id IS DISTINCT FROM NEW.user_id OR OLD.activity_at IS DISTINCT FROM NEW.activity_at "
     "OR OLD.type IS DISTINCT FROM NEW.type OR OLD.direction IS DISTINCT FROM NEW.direction "
-    "OR OLD.status IS DISTINCT FROM NEW.status OR (OLD.data->'duration') IS DISTINCT FROM (NEW.data->'duration')) "
+    "OR OLD.status IS DISTINCT FROM NEW.status OR (OLD.data->'duration') IS DISTINCT FROM (NEW.data->'duration'))) "
     "EXECUTE FUNCTION activity_day_trigger()",
     "CREATE TRIGGER activity_day_zone AFTER UPDATE OF time_zone ON organization FOR EACH ROW "
     "WHEN (OLD.time_zone IS DISTINCT FROM NEW.time_zone) EXECUTE FUNCTION activity_day_zone_trigger()",
@@ -247,7 +254,8 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION opportunity_change_trigger()")
         op.execute("DROP TRIGGER activity_day_zone ON organization")
         op.execute("DROP TRIGGER activity_day_update ON activity")
-        op.execute("DROP TRIGGER activity_day_insert_delete ON activity")
+        op.execute("DROP TRIGGER activity_day_insert ON activity")
+        op.execute("DROP TRIGGER activity_day_delete ON activity")
         for function in ("activity_day_zone_trigger()", "activity_day_rebuild(varchar)", "activity_day_trigger()",
                          "activity_day_add(varchar, varchar, timestamptz, varchar, varchar, varchar, bigint, integer)"):
             op.execute(f"DROP FUNCTION {function}")
