@@ -331,7 +331,8 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
     # the period started), ordered per opportunity by time, answers both:
     # - the furthest rank each opportunity reached: its current status's, and both ends of each change;
     # - the time to advance: from entering a stage (the previous change, else the creation; a creation
-    #   sorts first on a tie) to a change that moves it further, averaged per stage.
+    #   sorts first on a tie, then changes in the order they were written: IDs are time-ordered) to a change
+    #   that moves it further, averaged per stage.
     def ranked(column: Any) -> Any:
         return case(rank, value=column, else_=-1) if rank else literal(-1)
 
@@ -341,15 +342,16 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
     none = literal(None, Opportunity.status_id.type)
     steps = union_all(
         select(Opportunity.id.label("oid"), none.label("old"), none.label("new"), Opportunity.date_created.label("at"),
-               literal(0).label("step"), Opportunity.pipeline_id.label("pid"), Opportunity.status_id.label("sid"),
-               ranked(Opportunity.status_id).label("top")).where(*cohort),
-        select(change.opportunity_id, change.old_status_id, change.new_status_id, change.at, literal(1), none, none,
-               greatest(ranked(change.new_status_id), ranked(change.old_status_id)))
+               literal(0).label("step"), Opportunity.id.label("written"), Opportunity.pipeline_id.label("pid"),
+               Opportunity.status_id.label("sid"), ranked(Opportunity.status_id).label("top")).where(*cohort),
+        select(change.opportunity_id, change.old_status_id, change.new_status_id, change.at, literal(1), change.id,
+               none, none, greatest(ranked(change.new_status_id), ranked(change.old_status_id)))
         .where(change.at >= scope.period.start, change.opportunity_id.in_(ids)),
     ).subquery()
     timed = select(steps.c.old, steps.c.new, steps.c.at, steps.c.step, steps.c.pid, steps.c.sid,
                    func.max(steps.c.top).over(partition_by=steps.c.oid).label("furthest"),
-                   func.lag(steps.c.at).over(partition_by=steps.c.oid, order_by=(steps.c.at, steps.c.step))
+                   func.lag(steps.c.at).over(partition_by=steps.c.oid,
+                                             order_by=(steps.c.at, steps.c.step, steps.c.written))
                    .label("prev")).cte("timed")
     both = union_all(
         select(literal("reach").label("what"), timed.c.pid, timed.c.furthest, timed.c.sid,
