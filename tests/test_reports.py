@@ -359,3 +359,90 @@ def test_another_workspace_sees_nothing(api: Api, other: Api, calls: dict[str, A
     assert report(other, "sent_emails", **WEEK)["templates"] == []
     assert report(other, "calls_funnel", **WEEK)["users"] == []
     other.bad("POST", "/report/activity/", "users", json={**WEEK, "users": [api.user_id]})
+
+
+# --- the summaries follow every change (on PostgreSQL the activity metrics read activity_day) ---------------
+CALLS = ["calls.outbound.count", "calls.outbound.duration.sum", "calls.inbound.count"]
+
+
+def per_day(api: Api, **period: Any) -> list[tuple[int, int, int]]:
+    body = report(api, "activity", **(period or WEEK), metrics=CALLS)
+    return [tuple(row[m] for m in CALLS) for row in body["rows"]]  # type: ignore[misc]
+
+
+def test_activity_metrics_follow_updates_and_deletes(api: Api) -> None:
+    set_zone(api, "Europe/Madrid")
+    lead, gone = make_lead(api)["id"], make_lead(api)["id"]
+    first = call(api, lead, "2026-01-05T10:00:00Z", duration=120)
+    second = call(api, lead, "2026-01-05T22:30:00Z", duration=30)  # 23:30 Monday in Madrid
+    call(api, gone, "2026-01-06T10:00:00Z", duration=60)
+    empty = [(0, 0, 0)] * 5
+    assert per_day(api) == [(2, 150, 0), (1, 60, 0), *empty]
+
+    api.ok("PUT", f"/activity/call/{first['id']}/", json={"duration": 200})  # a call's duration changed
+    assert per_day(api) == [(2, 230, 0), (1, 60, 0), *empty]
+    api.ok("PUT", f"/activity/call/{second['id']}/", json={"activity_at": "2026-01-07T20:00:00Z"})  # Wednesday
+    assert per_day(api) == [(1, 200, 0), (1, 60, 0), (1, 30, 0), *empty[:4]]
+    api.ok("PUT", f"/activity/call/{second['id']}/", json={"direction": "inbound"})
+    assert per_day(api) == [(1, 200, 0), (1, 60, 0), (0, 0, 1), *empty[:4]]
+    api.ok("DELETE", f"/activity/call/{first['id']}/")  # a deleted call leaves the metrics
+    assert per_day(api) == [(0, 0, 0), (1, 60, 0), (0, 0, 1), *empty[:4]]
+    api.ok("DELETE", f"/lead/{gone}/")  # and so do a deleted lead's calls
+    assert per_day(api) == [(0, 0, 0), (0, 0, 0), (0, 0, 1), *empty[:4]]
+
+    member = member_client(api)  # another author: the comparison moves the call to them
+    api.ok("PUT", f"/activity/call/{second['id']}/", json={"user_id": member.user_id, "direction": "outbound"})
+    rows = {r["user_id"]: r["calls.outbound.count"] for r in
+            report(api, "activity", **WEEK, metrics=CALLS, type="comparison")["rows"]}
+    assert rows == {api.user_id: 0, member.user_id: 1}
+    set_zone(api, "Asia/Tokyo")  # 21:00 Wednesday in Madrid is 05:00 Thursday in Tokyo: the days follow the zone
+    assert per_day(api) == [(0, 0, 0)] * 3 + [(1, 30, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0)]
+
+
+def test_summaries_never_mix_workspaces(api: Api, other: Api) -> None:
+    """Two workspaces with calls on the same day by their own users: each sees its own, in its own zone."""
+    set_zone(api, "Europe/Madrid")
+    call(api, make_lead(api)["id"], "2026-01-05T22:30:00Z", duration=30)  # Monday in Madrid
+    call(other, make_lead(other)["id"], "2026-01-05T22:30:00Z", duration=50)  # Monday in UTC
+    call(other, make_lead(other)["id"], "2026-01-05T23:30:00Z", duration=70)  # Tuesday in Madrid, Monday in UTC
+    assert per_day(api)[:2] == [(1, 30, 0), (0, 0, 0)]
+    assert per_day(other)[:2] == [(2, 120, 0), (0, 0, 0)]
+    body = report(other, "activity", **WEEK, metrics=CALLS, type="comparison")
+    assert [(r["user_id"], r["calls.outbound.count"]) for r in body["rows"]] == [(other.user_id, 2)]
+
+
+def test_an_opportunity_moved_back_counts_where_it_went(api: Api, pipeline: dict[str, Any]) -> None:
+    """O2 (Demo) goes back to Active: it still reached Demo; the status changes show both moves."""
+    ids = pipeline["ids"]
+    demo = [o for o in api.ok("GET", "/opportunity/", params={"_limit": 200})["data"]
+            if o["status_id"] == ids["Demo"]]
+    (o2,) = demo
+    api.ok("PUT", f"/opportunity/{o2['id']}/", json={"status_id": ids["Active"]})
+    (funnel,) = report(api, "opportunity_funnels", **TODAY)["pipelines"]
+    active, demo_stage = funnel["stages"]
+    assert (active["count"], active["reached"], demo_stage["count"], demo_stage["reached"]) == (2, 5, 0, 3)
+    body = report(api, "status_change/opportunity", **TODAY)
+    rows = {r["status_label"]: (r["started_with"], r["entered"], r["left"], r["created"], r["ended_with"])
+            for r in body["statuses"]}
+    assert rows == {"Active": (0, 1, 4, 5, 2), "Won": (0, 2, 0, 0, 2), "Lost": (0, 1, 0, 0, 1),
+                    "Demo": (0, 2, 2, 0, 0)}
+    assert {(t["from_status_id"], t["to_status_id"]): t["count"] for t in body["transitions"]}[
+        (ids["Demo"], ids["Active"])] == 1
+
+
+def test_a_moved_lead_takes_its_metrics_and_status_changes_along(api: Api, other: Api) -> None:
+    """A lead moved to another workspace: its call and its opportunity's status change count there, not here."""
+    email = api.ok("GET", f"/user/{api.user_id}/")["email"]
+    other.ok("POST", "/membership/", json={"email": email, "role": "admin"})  # may move leads into it
+    lead = make_lead(api)["id"]
+    call(api, lead, "2026-01-05T10:00:00Z", duration=40)
+    opportunity = make_opportunity(api, lead_id=lead)
+    won = next(s for s in api.ok("GET", "/status/opportunity/")["data"] if s["type"] == "won")
+    api.ok("PUT", f"/opportunity/{opportunity['id']}/", json={"status_id": won["id"]})
+    moves = report(api, "status_change/opportunity", **TODAY)["transitions"]
+    assert [t["count"] for t in moves] == [1]
+
+    api.ok("POST", f"/lead/{lead}/move/", status=200, json={"target_organization_id": other.org_id})
+    assert per_day(api)[0] == (0, 0, 0) and per_day(other)[0] == (1, 40, 0)
+    assert report(api, "status_change/opportunity", **TODAY)["transitions"] == []
+    assert [t["count"] for t in report(other, "status_change/opportunity", **TODAY)["transitions"]] == [1]

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, exists, func, literal, select, text, true, union_all
+from sqlalchemy import (ColumnElement, DateTime, Float, Integer, and_, case, cast, distinct, exists, func, literal,
+                        select, text, true, tuple_, union_all)
 from sqlalchemy.orm import aliased
 
 from geniziz.activities.models import Activity
@@ -21,6 +22,7 @@ from geniziz.leads.models import Lead
 from geniziz.messaging.models import EmailTemplate
 from geniziz.opportunities.models import Opportunity
 from geniziz.reports import schemas
+from geniziz.reports.models import SUMMARIZED_TYPES, ActivityDay, OpportunityChange
 from geniziz.reports.periods import Period, bucket_key, month_of, relative_dates, seconds_between
 from geniziz.sequences.report import workflow_performance
 from geniziz.statuses.models import Pipeline, Status
@@ -101,7 +103,6 @@ async def members(ctx: Ctx, users: list[str] | None) -> dict[str, str]:
 duration = Activity.data["duration"].as_integer()
 disposition = Activity.data["disposition"].as_string()
 template = Activity.data["template_id"].as_string()
-opportunity_ref = Activity.data["opportunity_id"].as_string()
 weighted_value = Opportunity.value * func.coalesce(Opportunity.confidence, 0)
 
 
@@ -115,13 +116,29 @@ class Metric:
     aggregate: Callable[[], Any]
     types: tuple[str, ...] = ()  # activity metrics: the types they read (an indexed condition)
     additive: bool = True  # the period's total is the sum of its rows' (not so for a distinct count)
+    summed: Callable[[], Any] | None = None  # the same figure from ActivityDay (PostgreSQL keeps it)
+
+    def source_on(self, dialect: str) -> str:
+        return "summary" if self.summed is not None and dialect == "postgresql" else self.source
 
 
-def _is(type_: str, direction: str | None = None, status: str | None = None) -> Any:
-    conditions = [Activity.type == type_]
-    conditions += [Activity.direction == direction] if direction else []
-    conditions += [Activity.status == status] if status else []
+def _is(type_: str, direction: str | None = None, status: str | None = None, table: Any = Activity) -> Any:
+    """An activity kind, on the activities or on their daily summary (same column names)."""
+    conditions = [table.type == type_]
+    conditions += [table.direction == direction] if direction else []
+    conditions += [table.status == status] if status else []
     return and_(*conditions)
+
+
+def counted(type_: str, direction: str | None = None, status: str | None = None, *,
+            seconds: bool = False) -> dict[str, Any]:
+    """A metric that counts (or sums the call seconds of) one kind of activity: its aggregate over the
+    activities and over ActivityDay, the summary PostgreSQL reads instead."""
+    raw, day = _is(type_, direction, status), _is(type_, direction, status, ActivityDay)
+    if seconds:
+        return {"aggregate": lambda: sum_if(raw, func.coalesce(duration, 0)),
+                "summed": lambda: sum_if(day, ActivityDay.duration), "types": (type_,)}
+    return {"aggregate": lambda: count_if(raw), "summed": lambda: sum_if(day, ActivityDay.n), "types": (type_,)}
 
 
 CALL_OUT = _is("call", "outbound")
@@ -129,24 +146,23 @@ SENT = (_is("email", "outbound", "sent"), _is("sms", "outbound", "sent"))
 annualized = case((Opportunity.value_period == "monthly", Opportunity.value * 12), else_=Opportunity.value)
 
 METRICS = {m.key: m for m in [
-    Metric("calls.outbound.count", "Outbound calls", "Calls made.", "activity", lambda: count_if(CALL_OUT), ("call",)),
+    Metric("calls.outbound.count", "Outbound calls", "Calls made.", "activity", **counted("call", "outbound")),
     Metric("calls.outbound.duration.sum", "Outbound call time", "Seconds on outbound calls.", "call_time",
-           lambda: sum_if(CALL_OUT, func.coalesce(duration, 0)), ("call",)),
-    Metric("calls.inbound.count", "Inbound calls", "Calls received.", "activity",
-           lambda: count_if(_is("call", "inbound")), ("call",)),
+           **counted("call", "outbound", seconds=True)),
+    Metric("calls.inbound.count", "Inbound calls", "Calls received.", "activity", **counted("call", "inbound")),
     Metric("emails.sent.count", "Emails sent", "Outbound emails with status sent.", "activity",
-           lambda: count_if(SENT[0]), ("email",)),
+           **counted("email", "outbound", "sent")),
     Metric("emails.received.count", "Emails received", "Inbound emails.", "activity",
-           lambda: count_if(_is("email", "inbound")), ("email",)),
-    Metric("notes.count", "Notes", "Notes written.", "activity", lambda: count_if(_is("note")), ("note",)),
+           **counted("email", "inbound")),
+    Metric("notes.count", "Notes", "Notes written.", "activity", **counted("note")),
     Metric("meetings.count", "Meetings", "Meetings logged (by when they were logged as happening).", "activity",
-           lambda: count_if(_is("meeting")), ("meeting",)),
+           **counted("meeting")),
     Metric("sms.sent.count", "SMS sent", "Outbound SMS with status sent.", "activity",
-           lambda: count_if(SENT[1]), ("sms",)),
+           **counted("sms", "outbound", "sent")),
     Metric("leads.contacted.count", "Leads contacted", "Distinct leads with an outbound call, sent email or sent SMS.",
            "contacted", lambda: func.count(distinct(Activity.lead_id)), additive=False),
     Metric("tasks.completed.count", "Tasks completed", "Tasks marked complete (by who completed them).",
-           "activity", lambda: count_if(_is("task_completed")), ("task_completed",)),
+           "activity", **counted("task_completed")),
     Metric("leads.created.count", "Leads created", "By who created them.", "lead", lambda: func.count()),
     Metric("opportunities.created.count", "Opportunities created", "By owner.", "opportunity", lambda: func.count()),
     Metric("opportunities.won.count", "Opportunities won", "By owner, on the day they were won.", "won",
@@ -158,6 +174,8 @@ METRICS = {m.key: m for m in [
            lambda: func.coalesce(func.sum(annualized), 0)),
 ]}
 
+assert all(set(m.types) <= SUMMARIZED_TYPES for m in METRICS.values() if m.summed), "activity_day lacks a type"
+
 # source -> (table, when, who)
 SOURCES: dict[str, tuple[Any, Any, Any]] = {
     "activity": (Activity, Activity.activity_at, Activity.user_id),
@@ -165,6 +183,8 @@ SOURCES: dict[str, tuple[Any, Any, Any]] = {
     "call_time": (Activity, Activity.activity_at, Activity.user_id),
     # Apart: a distinct count sorts its rows, so it reads only the contacts' rows.
     "contacted": (Activity, Activity.activity_at, Activity.user_id),
+    # PostgreSQL: the counts per local day of activity_day (kept by triggers, see reports/models.py).
+    "summary": (ActivityDay, ActivityDay.day, ActivityDay.user_id),
     "lead": (Lead, Lead.date_created, Lead.created_by),
     "opportunity": (Opportunity, Opportunity.date_created, Opportunity.owner_id),
     "won": (Opportunity, Opportunity.date_won, Opportunity.owner_id),
@@ -184,20 +204,34 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
     overview = args.type == "overview"
     totals: dict[str, int] = {}
     by_key: dict[Any, dict[str, int]] = defaultdict(dict)
-    for source in dict.fromkeys(METRICS[k].source for k in keys):
-        wanted = [METRICS[k] for k in keys if METRICS[k].source == source]
+    for source in dict.fromkeys(METRICS[k].source_on(scope.dialect) for k in keys):
+        wanted = [METRICS[k] for k in keys if METRICS[k].source_on(scope.dialect) == source]
         _, when, who = SOURCES[source]
         where = [scope.period.within(when), scope.only(who)]
-        if source == "activity":  # only the types asked for: the (workspace, type, time) index
+        if source == "summary":  # local days: the summary's days are already the workspace's
+            where = [when.between(scope.period.first, scope.period.last), scope.only(who),
+                     ActivityDay.type.in_(sorted({t for m in wanted for t in m.types}))]
+        elif source == "activity":  # only the types asked for: the (workspace, type, time) index
             where.append(Activity.type.in_(sorted({t for m in wanted for t in m.types})))
         elif source == "call_time":
             where.append(CALL_OUT)
         elif source == "contacted":
             where += [Activity.type.in_(("call", "email", "sms")), CALL_OUT | SENT[0] | SENT[1]]
-        aggregates = [m.aggregate().label(f"m{i}") for i, m in enumerate(wanted)]
-        group = scope.period.bucket(when, args.interval, scope.dialect) if overview else who
+        summary = source == "summary"
+        aggregates = [(m.summed if summary else m.aggregate)().label(f"m{i}")  # type: ignore[misc]
+                      for i, m in enumerate(wanted)]
+        if not overview:
+            group = who
+        elif summary:
+            group = when if args.interval == "day" else func.date_trunc(args.interval, cast(when, DateTime()))
+        else:
+            group = scope.period.bucket(when, args.interval, scope.dialect)
+        if source == "contacted" and scope.dialect == "postgresql":
+            await _contacted(ctx, wanted, where, group, overview, by_key, totals)
+            continue
         for key, *values in (await ctx.session.execute(
                 select(group.label("k"), *aggregates).where(*where).group_by(group))).tuples():
+            key = key or None if summary and not overview else key  # the summary's '' is no user
             by_key[bucket_key(key) if overview else key].update(
                 {m.key: int(v or 0) for m, v in zip(wanted, values, strict=True)})
         totals.update({m.key: sum(row.get(m.key, 0) for row in by_key.values()) for m in wanted if m.additive})
@@ -217,6 +251,23 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
                  **row(by_key.get(user_id, {}))} for user_id in [*names, *others]]
     return {"period": scope.out(), "type": args.type, "interval": args.interval if overview else None,
             "metrics": keys, "totals": {k: totals[k] for k in keys}, "rows": rows}
+
+
+async def _contacted(ctx: Ctx, wanted: list[Metric], where: list[Any], group: Any, overview: bool,
+                     by_key: dict[Any, dict[str, int]], totals: dict[str, int]) -> None:
+    """PostgreSQL: distinct leads contacted per row and over the period in one pass over the index (GROUPING
+    SETS (row, lead) and (lead), each deduplicated by hashing), rather than two sorts of every contact."""
+    (metric,) = wanted
+    pairs = (select(group.label("k"), func.grouping(group).label("g"))
+             .where(*where, Activity.lead_id.is_not(None))
+             .group_by(func.grouping_sets(tuple_(group, Activity.lead_id), tuple_(Activity.lead_id))).subquery())
+    totals[metric.key] = 0
+    for whole, key, n in (await ctx.session.execute(
+            select(pairs.c.g, pairs.c.k, func.count()).group_by(pairs.c.g, pairs.c.k))).tuples():
+        if whole:  # the (lead) set: the period's total
+            totals[metric.key] = n
+        else:
+            by_key[bucket_key(key) if overview else key][metric.key] = n
 
 
 # --- opportunities -----------------------------------------------------------------------------------------
@@ -276,43 +327,48 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
                func.sum(seconds_between(Opportunity.date_won, Opportunity.date_created, scope.dialect)))
         .where(*cohort).group_by(Opportunity.status_id))).tuples()}
 
-    # The furthest rank each cohort opportunity reached: its current status's, and both ends of each of
-    # its changes (which happened after it was created, so after the period started), in one scan.
+    # One pass over the cohort (its creations) and its changes (which happened after it was created, so after
+    # the period started), ordered per opportunity by time, answers both:
+    # - the furthest rank each opportunity reached: its current status's, and both ends of each change;
+    # - the time to advance: from entering a stage (the previous change, else the creation; a creation
+    #   sorts first on a tie, then changes in the order they were written: IDs are time-ordered) to a change
+    #   that moves it further, averaged per stage.
     def ranked(column: Any) -> Any:
         return case(rank, value=column, else_=-1) if rank else literal(-1)
 
     greatest = func.greatest if scope.dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
+    change = OpportunityChange
     ids = select(Opportunity.id).where(*cohort)
     none = literal(None, Opportunity.status_id.type)
-    visited = union_all(
-        select(Opportunity.id.label("oid"), ranked(Opportunity.status_id).label("top"),
-               Opportunity.pipeline_id.label("pid"), Opportunity.status_id.label("sid")).where(*cohort),
-        select(opportunity_ref, greatest(ranked(Activity.data["new_status_id"].as_string()),
-                                         ranked(Activity.data["old_status_id"].as_string())), none, none)
-        .where(Activity.type == "status_change/opportunity", Activity.activity_at >= scope.period.start,
-               opportunity_ref.in_(ids)),
+    steps = union_all(
+        select(Opportunity.id.label("oid"), none.label("old"), none.label("new"), Opportunity.date_created.label("at"),
+               literal(0).label("step"), Opportunity.id.label("written"), Opportunity.pipeline_id.label("pid"),
+               Opportunity.status_id.label("sid"), ranked(Opportunity.status_id).label("top")).where(*cohort),
+        select(change.opportunity_id, change.old_status_id, change.new_status_id, change.at, literal(1), change.id,
+               none, none, greatest(ranked(change.new_status_id), ranked(change.old_status_id)))
+        .where(change.at >= scope.period.start, change.opportunity_id.in_(ids)),
     ).subquery()
-    furthest = select(func.max(visited.c.pid).label("pid"), func.max(visited.c.top).label("top"),
-                      func.max(visited.c.sid).label("sid")).group_by(visited.c.oid).subquery()
-    reach: dict[tuple[str, int, str], int] = {
-        (pid, top, kind.get(sid, "active")): n for pid, top, sid, n in (await ctx.session.execute(
-            select(furthest.c.pid, furthest.c.top, furthest.c.sid, func.count())
-            .group_by(furthest.c.pid, furthest.c.top, furthest.c.sid))).tuples()}
-
-    # Time to advance: from entering a stage (its opportunity's previous change, else its creation) to a
-    # change that moves it further; averaged per stage over the cohort's advances.
-    changes = select(opportunity_ref.label("oid"), Activity.data["old_status_id"].as_string().label("old"),
-                     Activity.data["new_status_id"].as_string().label("new"), Activity.activity_at.label("at"),
-                     func.lag(Activity.activity_at).over(partition_by=opportunity_ref,
-                                                         order_by=Activity.activity_at).label("prev")
-                     ).where(Activity.type == "status_change/opportunity", Activity.activity_at >= scope.period.start,
-                             opportunity_ref.in_(ids)).subquery()
-    advance: dict[str, float] = {sid: float(seconds) for sid, seconds in (await ctx.session.execute(
-        select(changes.c.old, func.avg(seconds_between(
-            changes.c.at, func.coalesce(changes.c.prev, Opportunity.date_created), scope.dialect)))
-        .join(Opportunity, Opportunity.id == changes.c.oid)
-        .where(ranked(changes.c.new) > ranked(changes.c.old), ranked(changes.c.old) >= 0)
-        .group_by(changes.c.old))).tuples() if seconds is not None}
+    timed = select(steps.c.old, steps.c.new, steps.c.at, steps.c.step, steps.c.pid, steps.c.sid,
+                   func.max(steps.c.top).over(partition_by=steps.c.oid).label("furthest"),
+                   func.lag(steps.c.at).over(partition_by=steps.c.oid,
+                                             order_by=(steps.c.at, steps.c.step, steps.c.written))
+                   .label("prev")).cte("timed")
+    both = union_all(
+        select(literal("reach").label("what"), timed.c.pid, timed.c.furthest, timed.c.sid,
+               cast(func.count(), Float).label("figure"))
+        .where(timed.c.step == 0).group_by(timed.c.pid, timed.c.furthest, timed.c.sid),
+        select(literal("advance"), timed.c.old, literal(None, Integer), none,
+               cast(func.avg(seconds_between(timed.c.at, timed.c.prev, scope.dialect)), Float))
+        .where(timed.c.step == 1, ranked(timed.c.new) > ranked(timed.c.old), ranked(timed.c.old) >= 0)
+        .group_by(timed.c.old),
+    )
+    reach: dict[tuple[str, int, str], int] = defaultdict(int)  # (pipeline, furthest rank, kind now) -> how many
+    advance: dict[str, float] = {}  # stage -> average seconds
+    for what, key, top, current, figure in (await ctx.session.execute(both)).tuples():
+        if what == "reach":
+            reach[(key, top, kind.get(current, "active"))] += int(figure)
+        elif figure is not None:
+            advance[key] = float(figure)
 
     pipelines = {p.id: p.name for p in await ctx.session.scalars(select(Pipeline).where(Pipeline.id.in_(stages)))}
     out = []
@@ -431,44 +487,48 @@ async def status_change_report(ctx: Ctx, args: schemas.StatusChangeArgs, kind: s
     today's status with the changes since undone, so the figures add up by construction of the data,
     not by arithmetic on the report."""
     scope = await scope_of(ctx, args)
-    model, ref = (Lead, Activity.lead_id) if kind == "lead" else (Opportunity, opportunity_ref)
+    start, end = scope.period.start, scope.period.end
     if kind == "lead":
         if args.pipeline_id is not None:
             raise field_error("pipeline_id", "only for opportunity status changes")
         statuses = list(await ctx.session.scalars(select(Status).where(Status.kind == "lead").order_by(Status.id)))
+        model: Any = Lead
         owned = [scope.only(Lead.owner_id)]
+        ref, at = Activity.lead_id, Activity.activity_at
+        old, new = Activity.data["old_status_id"].as_string(), Activity.data["new_status_id"].as_string()
+        changed = [Activity.type == "status_change/lead"]
     else:
         statuses = await opportunity_statuses(ctx, args.pipeline_id)
+        model = Opportunity
         owned = [scope.only(Opportunity.owner_id), _pipeline(args.pipeline_id)]
-    old, new = Activity.data["old_status_id"].as_string(), Activity.data["new_status_id"].as_string()
+        ref, at = OpportunityChange.opportunity_id, OpportunityChange.at
+        old, new = OpportunityChange.old_status_id, OpportunityChange.new_status_id
+        changed = []
 
-    async def changes(since: datetime, until: datetime | None, created_before: datetime | None) -> list[Any]:
-        query: Select[Any] = select(old, new, func.count()).join(model, model.id == ref).where(
-            Activity.type == f"status_change/{kind}", Activity.activity_at >= since, *owned)
-        if until is not None:
-            query = query.where(Activity.activity_at < until)
-        if created_before is not None:
-            query = query.where(model.date_created < created_before)
-        return list((await ctx.session.execute(query.group_by(old, new))).tuples())
-
-    async def status_at(moment: datetime) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
-        for sid, n in (await ctx.session.execute(select(model.status_id, func.count()).where(
-                model.date_created < moment, *owned).group_by(model.status_id))).tuples():
-            counts[sid] += n
-        for was, became, n in await changes(moment, None, moment):  # undo what happened since
-            counts[became] -= n
-            counts[was] += n
-        return counts
-
-    started, ended = await status_at(scope.period.start), await status_at(scope.period.end)
+    # A status at a moment: of the records created before it, today's status with the changes since undone.
+    # Both moments from one pass over the records and one over the changes since the period began.
+    started: dict[str, int] = defaultdict(int)
+    ended: dict[str, int] = defaultdict(int)
+    for sid, before_start, before_end in (await ctx.session.execute(
+            select(model.status_id, count_if(model.date_created < start), func.count())
+            .where(model.date_created < end, *owned).group_by(model.status_id))).tuples():
+        started[sid] += before_start
+        ended[sid] += before_end
     entered: dict[str, int] = defaultdict(int)
     left: dict[str, int] = defaultdict(int)
     transitions = []
-    for was, became, n in await changes(scope.period.start, scope.period.end, None):
-        entered[became] += n
-        left[was] += n
-        transitions.append({"from_status_id": was, "to_status_id": became, "count": n})
+    for was, became, since_start, since_end, within in (await ctx.session.execute(
+            select(old, new, count_if(model.date_created < start),
+                   count_if((at >= end) & (model.date_created < end)), count_if(at < end))
+            .join(model, model.id == ref).where(*changed, at >= start, *owned).group_by(old, new))).tuples():
+        for counts, n in ((started, since_start), (ended, since_end)):  # undo what happened since
+            if n:
+                counts[became] -= n
+                counts[was] += n
+        if within:
+            entered[became] += within
+            left[was] += within
+            transitions.append({"from_status_id": was, "to_status_id": became, "count": within})
     labels = {s.id: s.label for s in statuses}
     seen = [sid for sid in {**started, **ended, **entered, **left} if sid not in labels and sid is not None]
     rows = []
