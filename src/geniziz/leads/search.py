@@ -13,23 +13,29 @@ SQLite: B-trees cannot serve LIKE '%x%', so FTS5 tables with the trigram tokeniz
   sorting them would cost more (0.7 s for 50,000 matches at 200,000 leads).
 A trigram index needs a term of at least 3 characters: shorter terms always take the walk (they match
 most rows anyway).
+
+Whole keys (the contact `email` / `phone` filters: is this normalized key one of the contact's?) need no
+substring index: `contact_key` (migration 0020, kept by triggers) holds one row per key in a B-tree, and
+`keyed` reads the contacts from it. Trigrams would read the lists of `com` and `555`, which hold nearly
+every row.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, event, literal_column, or_, select, table, text
+from sqlalchemy import ColumnElement, Select, column, event, literal_column, or_, select, table, text
 from sqlalchemy.orm import ORMExecuteState
 
 from geniziz.api.context import Ctx
-from geniziz.db import WorkspaceSession
+from geniziz.db import WORKSPACE, WorkspaceSession
 
 MIN_INDEXED = 3  # characters: one whole trigram
 PROBE = 2000  # FTS matches from which walking the workspace newest first finds a page sooner
 # Columns that an FTS5 table mirrors on SQLite (migration 0016's FTS_TABLES).
 FTS_COLUMNS = {"lead": {"search_text"}, "contact": {"name", "email_keys", "phone_keys", "urls"}}
 OPTION = "geniziz_fts_match"
+CONTACT_KEY = table("contact_key", column("kind"), column("value"), column("organization_id"), column("contact_id"))
 
 
 def like_pattern(term: str) -> str:
@@ -52,6 +58,20 @@ def matching(ctx: Ctx, query: Select, model: Any,
             return query  # one condition without the index: the walk answers them all
         parts.append(f'({column.key} : "{term.replace(chr(34), chr(34) * 2)}")')  # an FTS5 string: a substring
     return query.execution_options(**{OPTION: (model, " OR ".join(parts))})
+
+
+def keyed(ctx: Ctx, query: Select, model: Any, kind: str, key: str) -> Select:
+    """`query` (on contacts) where `key` is one of the contact's keys of `kind` ("email", "phone"): the
+    same rows as `{kind}_keys LIKE '%|key|%'`, from contact_key's B-tree."""
+    if "|" in key or not key:  # not a single key: the separator's meaning in the LIKE form decides
+        return matching(ctx, query, model, [(getattr(model, f"{kind}_keys"), f"|{key}|")])
+    ids = select(CONTACT_KEY.c.contact_id).where(CONTACT_KEY.c.kind == kind, CONTACT_KEY.c.value == key)
+    if workspace := ctx.session.info.get(WORKSPACE):  # the outer query is scoped anyway; this narrows the descent
+        ids = ids.where(CONTACT_KEY.c.organization_id == workspace)
+    # SQLite has no statistics: told nothing, it walks the workspace's contacts in page order testing each
+    # against the few IDs; by the primary key it reads just those.
+    return (query.where(model.id.in_(ids))
+            .with_hint(model, f"INDEXED BY sqlite_autoindex_{model.__tablename__}_1", dialect_name="sqlite"))
 
 
 @event.listens_for(WorkspaceSession, "do_orm_execute")
