@@ -95,6 +95,43 @@ def test_query_short_terms_quotes_and_wildcards(api: Api) -> None:
     api.bad("GET", "/lead/", "query", params={"query": ""})
 
 
+def test_query_of_a_whole_email_or_phone_is_still_a_substring_match(server: Server, api: Api) -> None:
+    """A long term asks the index for a window of it (an email's local part, a phone's tail), and LIKE
+    checks the whole term: the rows are what a substring match gives, `joann@` included for `ann@`."""
+    ann = make_lead(api, name="Ann Co", emails=[{"email": "ann@window.example"}])
+    joann = make_lead(api, name="Joann Co", emails=[{"email": "joann@window.example"}])
+    make_lead(api, name="Ann Other", emails=[{"email": "ann@other.example"}])  # the window, not the term
+    phone = make_lead(api, name="Phone Co", phones=[{"phone": "+1 415 555 0188"}])
+    make_lead(api, name="Tail Co", phones=[{"phone": "+1 212 555 0188"}])  # the same last 7 digits
+    assert found(api, query="ann@window.example") == [joann["id"], ann["id"]]
+    assert found(api, query="joann@window.example") == [joann["id"]]
+    assert found(api, query="+14155550188") == [phone["id"]]
+
+    async def work(db: Database) -> list[str]:
+        """With few matches allowed, a common window falls back to the whole term (SQLite)."""
+        sent: list[Any] = []
+        async with db.unit(api.org_id) as session:
+            if session.bind.dialect.name != "sqlite":
+                return []
+            engine = session.bind.sync_engine
+            capture = lambda conn, cursor, statement, params, context, many: sent.append(params)  # noqa: E731
+            event.listen(engine, "before_cursor_execute", capture)
+            search.PROBE, probe = 2, search.PROBE  # the window "ann@" matches 2 leads, the term 1
+            try:
+                query = LeadService().filter(SimpleNamespace(session=session), select(Lead.id),  # type: ignore[arg-type]
+                                             {"query": "ann@other.example"})
+                ids = list(await session.scalars(query))
+            finally:
+                search.PROBE = probe
+                event.remove(engine, "before_cursor_execute", capture)
+        return [len(ids)] + [p for params in sent for p in params if isinstance(p, str) and "search_text" in p]
+
+    sqlite_path = run(server, work)
+    if sqlite_path:  # probes of the window and of the term, then the rows by the term's matches
+        assert sqlite_path == [1, '(search_text : "ann@")', '(search_text : "ann@other.example")',
+                               '(search_text : "ann@other.example")'], sqlite_path
+
+
 def test_contact_email_and_phone_filters_are_exact(api: Api, other: Api) -> None:
     lead = make_lead(api)
     ann = make_contact(api, lead_id=lead["id"], name="Ann", emails=[{"email": "Ann.Lee@Example.com"},
