@@ -100,7 +100,8 @@ def test_query_of_a_whole_email_or_phone_is_still_a_substring_match(server: Serv
     checks the whole term: the rows are what a substring match gives, `joann@` included for `ann@`."""
     ann = make_lead(api, name="Ann Co", emails=[{"email": "ann@window.example"}])
     joann = make_lead(api, name="Joann Co", emails=[{"email": "joann@window.example"}])
-    make_lead(api, name="Ann Other", emails=[{"email": "ann@other.example"}])  # the window, not the term
+    make_lead(api, name="Ann Other", emails=[{"email": "ann@other.example"}])
+    make_lead(api, name="Dan Other", emails=[{"email": "dan@other.example"}])  # the window (n@o, r.e), not the term
     phone = make_lead(api, name="Phone Co", phones=[{"phone": "+1 415 555 0188"}])
     make_lead(api, name="Tail Co", phones=[{"phone": "+1 212 555 0188"}])  # the same last 7 digits
     assert found(api, query="ann@window.example") == [joann["id"], ann["id"]]
@@ -116,7 +117,7 @@ def test_query_of_a_whole_email_or_phone_is_still_a_substring_match(server: Serv
             engine = session.bind.sync_engine
             capture = lambda conn, cursor, statement, params, context, many: sent.append(params)  # noqa: E731
             event.listen(engine, "before_cursor_execute", capture)
-            search.PROBE, probe = 2, search.PROBE  # the window "ann@" matches 2 leads, the term 1
+            search.PROBE, probe = 2, search.PROBE  # the window matches 2 leads, the term 1
             try:
                 query = LeadService().filter(SimpleNamespace(session=session), select(Lead.id),  # type: ignore[arg-type]
                                              {"query": "ann@other.example"})
@@ -128,7 +129,7 @@ def test_query_of_a_whole_email_or_phone_is_still_a_substring_match(server: Serv
 
     sqlite_path = run(server, work)
     if sqlite_path:  # probes of the window and of the term, then the rows by the term's matches
-        assert sqlite_path == [1, '(search_text : "ann@")', '(search_text : "ann@other.example")',
+        assert sqlite_path == [1, '(search_text : ("n@o" AND "r.e"))', '(search_text : "ann@other.example")',
                                '(search_text : "ann@other.example")'], sqlite_path
 
 
