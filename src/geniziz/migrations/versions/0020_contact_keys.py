@@ -102,6 +102,9 @@ def upgrade() -> None:
     else:
         op.execute(PG_BACKFILL)
         op.execute(INDEX)
+        # Statistics now, not at autovacuum's next pass: without them the planner may guess that a key
+        # matches many contacts and walk the workspace newest first instead.
+        op.execute("ANALYZE contact_key")
         op.execute(PG_FUNCTION)
         op.execute("CREATE TRIGGER contact_key_sync AFTER INSERT OR DELETE OR UPDATE OF email_keys, phone_keys, "
                    "organization_id, id ON contact FOR EACH ROW EXECUTE FUNCTION contact_key_sync()")
