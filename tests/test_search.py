@@ -157,6 +157,11 @@ def test_contact_email_and_phone_filters_are_exact(api: Api, other: Api) -> None
     # A contact with the same address twice is found once
     twice = make_contact(api, lead_id=lead["id"], emails=[{"email": "twice@example.com"}, {"email": "TWICE@example.com"}])
     assert contacts(api, email="twice@example.com") == [twice["id"]]
+    # `|` is the keys' separator and valid in an address: the whole address (LIKE) and each part (the key
+    # table) are found, as LIKE '%|part|%' found them before the key table
+    pipe = make_contact(api, lead_id=lead["id"], emails=[{"email": "pipe|name@example.com"}])
+    assert contacts(api, email="pipe|name@example.com") == [pipe["id"]]
+    assert contacts(api, email="name@example.com") == [pipe["id"]]
 
 
 def key_rows(server: Server) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
