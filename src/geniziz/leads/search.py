@@ -6,13 +6,13 @@ and its planner, which has statistics, chooses between them and walking the work
 SQLite: B-trees cannot serve LIKE '%x%', so FTS5 tables with the trigram tokenizer mirror the columns
 (`lead_fts`, `contact_fts`, kept in sync by triggers; migration 0016). SQLite keeps no statistics here
 (the app never runs ANALYZE), so the choice is made per statement, when it runs (`_choose_path`):
-- a term with few matches (under PROBE in the FTS table): the rows are read by the FTS rowids (and
-  LIKE re-checks them, so the result is exactly what LIKE alone finds);
+- a term with few matches (under PROBE in the FTS table): the rows are read by the rowids that probe
+  found (and LIKE re-checks them, so the result is exactly what LIKE alone finds);
 - a term with many (a 3-letter fragment, "gmail"): the plain walk of the workspace's rows newest first,
   which meets a page of matches within a few thousand rows; reading thousands of matches by rowid and
   sorting them would cost more (0.7 s for 50,000 matches at 200,000 leads).
 A trigram index needs a term of at least 3 characters: shorter terms always take the walk (they match
-most rows anyway).
+most rows anyway). A long term asks the index for a cheaper superset of its matches (`window`).
 
 Whole keys (the contact `email` / `phone` filters: is this normalized key one of the contact's?) need no
 substring index: `contact_key` (migration 0020, kept by triggers) holds one row per key in a B-tree, and
@@ -22,6 +22,7 @@ every row.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, column, event, func, literal_column, or_, select, table, text
@@ -129,13 +130,15 @@ def _choose_path(state: ORMExecuteState) -> None:
         return
     fts, source = f"{model.__tablename__}_fts", model.__tablename__
     for match in matches:  # the window, then (if the window is common) the whole term
-        count = state.session.connection().execute(text(  # stops at PROBE: about a millisecond
-            f"SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH :match LIMIT {PROBE})"), {"match": match}).scalar()
-        if count < PROBE:
+        found_rowids = state.session.connection().execute(text(  # stops at PROBE
+            f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match LIMIT {PROBE}"), {"match": match}).scalars().all()
+        if len(found_rowids) < PROBE:
             break
     else:
         return
-    rowids = select(literal_column("rowid")).select_from(table(fts)).where(literal_column(fts).op("MATCH")(match))
+    # The statement reads the rowids the probe found (one JSON parameter) instead of asking FTS5 again:
+    # the match is most of a rare term's cost, and it would be paid twice.
+    rowids = select(literal_column("value")).select_from(func.json_each(json.dumps(found_rowids)))
     # NOT INDEXED: otherwise SQLite, guessing that the workspace condition selects ~10 rows, walks
     # (organization_id, id) in page order testing each row against the rowids (every row of the
     # workspace for a rare term). The rowid lookups stay allowed (SQLite's documentation).
