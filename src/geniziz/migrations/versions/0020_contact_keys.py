@@ -8,12 +8,13 @@ The contact `email` / `phone` filters ask whether a whole normalized key is one 
 (`email_keys` LIKE '%|ann@acme.io|%'). The trigram indexes of 0016 answer that by intersecting the lists
 of every trigram of the key, and `com`, `+15`, `555` are in nearly every row: 20-25 ms on PostgreSQL and
 85-450 ms on SQLite at a million contacts. One row per (kind, key, workspace, contact) in a B-tree answers
-the same question in one index descent (geniziz/leads/search.py `contact_keys`).
+the same question in one index descent (geniziz/leads/search.py `keyed`).
 
 The rows are the `|`-separated parts of `contact.email_keys` / `phone_keys` (already lower-cased by the
 service), so `value = key` holds exactly when `LIKE '%|key|%'` did (for a key without `|`). Triggers in
 the database keep them, so every writer agrees with it: the services, bulk inserts (imports), workspace
-moves and merges (UPDATE of organization_id / lead_id), deletes cascading from a lead.
+moves (UPDATE of organization_id), deletes cascading from a lead. A merge changes contacts' lead_id only,
+which the table does not hold.
 
 Hand-written (env.py HAND_WRITTEN_TABLES): no model maps it, so workspace moves and autogenerate leave it
 to the triggers. On SQLite a later migration that rebuilds `contact` (batch ALTER) drops the triggers and
