@@ -1,6 +1,7 @@
 """Search served by indexes (leads/search.py): the lead `query`, the contact `email`/`phone` filters and
 MCP's `search` find what a plain substring match finds, after any edit, on both databases; and the
-database really answers them from an index (SQLite FTS5 trigram tables, PostgreSQL trigram indexes)."""
+database really answers them from an index (SQLite FTS5 trigram tables, PostgreSQL trigram indexes, and
+for whole email/phone keys the contact_key B-tree, which triggers keep right for every writer)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import String, cast, event, func, select, text
+from sqlalchemy import String, cast, event, func, insert, select, text
 
 from geniziz.app import load_domains
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import ContactService
-from geniziz.db import Database
+from geniziz.db import Database, new_id
 from geniziz.leads.models import Lead
 from geniziz.leads import search
 from geniziz.leads.search import matching
@@ -22,6 +23,7 @@ from geniziz.leads.service import LeadService
 from tests.conftest import Api, Server
 from tests.factories import make_contact, make_lead
 from tests.test_mcp import Mcp
+from tests.test_merge_move import admin_of_both
 
 load_domains()
 
@@ -93,6 +95,44 @@ def test_query_short_terms_quotes_and_wildcards(api: Api) -> None:
     api.bad("GET", "/lead/", "query", params={"query": ""})
 
 
+def test_query_of_a_whole_email_or_phone_is_still_a_substring_match(server: Server, api: Api) -> None:
+    """A long term asks the index for a window of it (an email's local part, a phone's tail), and LIKE
+    checks the whole term: the rows are what a substring match gives, `joann@` included for `ann@`."""
+    ann = make_lead(api, name="Ann Co", emails=[{"email": "ann@window.example"}])
+    joann = make_lead(api, name="Joann Co", emails=[{"email": "joann@window.example"}])
+    make_lead(api, name="Ann Other", emails=[{"email": "ann@other.example"}])
+    make_lead(api, name="Dan Other", emails=[{"email": "dan@other.example"}])  # the window (n@o, r.e), not the term
+    phone = make_lead(api, name="Phone Co", phones=[{"phone": "+1 415 555 0188"}])
+    make_lead(api, name="Tail Co", phones=[{"phone": "+1 212 555 0188"}])  # the same last 7 digits
+    assert found(api, query="ann@window.example") == [joann["id"], ann["id"]]
+    assert found(api, query="joann@window.example") == [joann["id"]]
+    assert found(api, query="+14155550188") == [phone["id"]]
+
+    async def work(db: Database) -> list[str]:
+        """With few matches allowed, a common window falls back to the whole term (SQLite)."""
+        sent: list[Any] = []
+        async with db.unit(api.org_id) as session:
+            if session.bind.dialect.name != "sqlite":
+                return []
+            engine = session.bind.sync_engine
+            capture = lambda conn, cursor, statement, params, context, many: sent.append(params)  # noqa: E731
+            event.listen(engine, "before_cursor_execute", capture)
+            search.PROBE, probe = 2, search.PROBE  # the window matches 2 leads, the term 1
+            try:
+                query = LeadService().filter(SimpleNamespace(session=session), select(Lead.id),  # type: ignore[arg-type]
+                                             {"query": "ann@other.example"})
+                ids = list(await session.scalars(query))
+            finally:
+                search.PROBE = probe
+                event.remove(engine, "before_cursor_execute", capture)
+        return [len(ids)] + [p for params in sent for p in params if isinstance(p, str) and "search_text" in p]
+
+    sqlite_path = run(server, work)
+    if sqlite_path:  # probes of the window and of the term, then the rows by the rowids the term's probe found
+        assert sqlite_path == [1, '(search_text : ("n@o" AND "r.e"))', '(search_text : "ann@other.example")'], \
+            sqlite_path
+
+
 def test_contact_email_and_phone_filters_are_exact(api: Api, other: Api) -> None:
     lead = make_lead(api)
     ann = make_contact(api, lead_id=lead["id"], name="Ann", emails=[{"email": "Ann.Lee@Example.com"},
@@ -114,6 +154,76 @@ def test_contact_email_and_phone_filters_are_exact(api: Api, other: Api) -> None
     assert contacts(api, phone="(212) 555-0101") == []
     api.ok("DELETE", f"/contact/{ann['id']}/")
     assert contacts(api, email="ann.new@example.com") == []
+    # A contact with the same address twice is found once
+    twice = make_contact(api, lead_id=lead["id"], emails=[{"email": "twice@example.com"}, {"email": "TWICE@example.com"}])
+    assert contacts(api, email="twice@example.com") == [twice["id"]]
+    # `|` is the keys' separator and valid in an address: the whole address (LIKE) and each part (the key
+    # table) are found, as LIKE '%|part|%' found them before the key table
+    pipe = make_contact(api, lead_id=lead["id"], emails=[{"email": "pipe|name@example.com"}])
+    assert contacts(api, email="pipe|name@example.com") == [pipe["id"]]
+    assert contacts(api, email="name@example.com") == [pipe["id"]]
+
+
+def key_rows(server: Server) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    """(contact_key's rows, the rows the contacts' email_keys / phone_keys say it must hold), all workspaces."""
+    async def work(db: Database) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+        async with db.system_session() as session:
+            held = {tuple(r) for r in await session.execute(text(
+                "SELECT kind, value, organization_id, contact_id FROM contact_key"))}
+            wanted = set()
+            for org, contact_id, emails, phones in await session.execute(
+                    select(Contact.organization_id, Contact.id, Contact.email_keys, Contact.phone_keys)):
+                for kind, keys in (("email", emails), ("phone", phones)):
+                    wanted |= {(kind, k, org, contact_id) for k in keys.split("|") if k}
+            return held, wanted
+
+    return run(server, work)
+
+
+def test_contact_keys_follow_every_writer(server: Server, api: Api, other: Api) -> None:
+    """contact_key agrees with the contacts after creates, edits, deletes (a lead's cascading too),
+    merges, moves to another workspace and a bulk insert that bypasses the services."""
+    admin_of_both(api, other)
+    lead = make_lead(api)
+    zed = make_contact(api, lead_id=lead["id"], emails=[{"email": "zed@keys.example"}], phones=[{"phone": "+1 212 555 0150"}])
+    yan = make_contact(api, lead_id=lead["id"], emails=[{"email": "yan@keys.example"}])
+    api.ok("PUT", f"/contact/{zed['id']}/", json={"emails": [{"email": "zed2@keys.example"}]})
+    api.ok("PUT", f"/contact/{zed['id']}/", json={"name": "Zed Renamed"})  # keys unchanged
+    assert contacts(api, email="zed@keys.example") == [] and contacts(api, email="zed2@keys.example") == [zed["id"]]
+    assert contacts(api, phone="+12125550150") == [zed["id"]]
+    api.ok("DELETE", f"/contact/{yan['id']}/")
+    assert contacts(api, email="yan@keys.example") == []
+
+    doomed = make_lead(api)
+    make_contact(api, lead_id=doomed["id"], emails=[{"email": "gone@keys.example"}])
+    api.ok("DELETE", f"/lead/{doomed['id']}/")  # its contacts go by the foreign key's cascade
+    assert contacts(api, email="gone@keys.example") == []
+
+    source = make_lead(api)
+    xia = make_contact(api, lead_id=source["id"], emails=[{"email": "xia@keys.example"}])
+    api.ok("POST", "/lead/merge/", status=200, json={"source": source["id"], "destination": lead["id"]})
+    assert contacts(api, email="xia@keys.example") == [xia["id"]]
+
+    api.ok("POST", f"/lead/{lead['id']}/move/", status=200, json={"target_organization_id": other.org_id})
+    assert contacts(api, email="zed2@keys.example") == [] and contacts(api, email="xia@keys.example") == []
+    assert contacts(other, email="zed2@keys.example") == [zed["id"]]
+    assert contacts(other, email="xia@keys.example") == [xia["id"]]
+
+    target = make_lead(api)["id"]
+
+    async def bulk(db: Database) -> str:  # as a bulk import would: INSERT without the services
+        async with db.unit(api.org_id, write=True) as session:
+            contact_id = new_id("cont")
+            await session.execute(insert(Contact).values(
+                id=contact_id, organization_id=api.org_id, lead_id=target, name="Bulk", custom={},
+                emails=[{"email": "bulk@keys.example", "type": "office"}], phones=[], urls=[],
+                email_keys="|bulk@keys.example|", phone_keys="|"))
+            return contact_id
+
+    bulk_id = run(server, bulk)
+    assert contacts(api, email="bulk@keys.example") == [bulk_id]
+    held, wanted = key_rows(server)
+    assert held == wanted and any(k[1] == "bulk@keys.example" for k in held)
 
 
 def test_mcp_search_finds_contacts_through_the_index_after_edits(api: Api) -> None:
@@ -165,21 +275,29 @@ def test_the_database_answers_from_the_index(server: Server, api: Api) -> None:
                     await session.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)"))
                 plans["triggers"] = " ".join(sorted(await session.scalars(text(
                     "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_fts_%'"))))
+                plans["key triggers"] = " ".join(sorted(await session.scalars(text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'contact' "
+                    "AND name LIKE 'contact_key_%'"))))
             return plans
 
     plans = run(server, work)
     if "triggers" in plans:
         assert plans.pop("triggers") == ("contact_fts_delete contact_fts_insert contact_fts_update "
                                          "lead_fts_delete lead_fts_insert lead_fts_update")
+        assert plans.pop("key triggers") == "contact_key_delete contact_key_insert contact_key_update"
         common = plans.pop("common term")
         assert "lead_fts" not in common and "INDEX ix_lead_org_id (organization_id=?)" in common, common
+        for name in ("contact email", "contact phone"):  # one descent of contact_key, then contacts by ID
+            plan_ = plans.pop(name)
+            assert "SEARCH contact_key USING PRIMARY KEY (kind=? AND value=? AND organization_id=?)" in plan_, plan_
+            assert "SEARCH contact USING INDEX sqlite_autoindex_contact_1 (id=?)" in plan_, plan_
         for name, plan_ in plans.items():
-            # the FTS table gives rowids, and the table is read by them (not by walking the workspace's rows)
-            assert "VIRTUAL TABLE INDEX" in plan_ and "_fts" in plan_, (name, plan_)
+            # the FTS table gave rowids, and the table is read by them (not by walking the workspace's rows)
+            assert "probed _fts" in plan_ and "SCAN json_each VIRTUAL TABLE" in plan_, (name, plan_)
             assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan_, (name, plan_)
     else:
-        expected = {"lead query": "ix_lead_search_text_trgm", "contact email": "ix_contact_email_keys_trgm",
-                    "contact phone": "ix_contact_phone_keys_trgm", "contact name": "ix_contact_name_trgm",
+        expected = {"lead query": "ix_lead_search_text_trgm", "contact email": "pk_contact_key",
+                    "contact phone": "pk_contact_key", "contact name": "ix_contact_name_trgm",
                     "contact urls": "ix_contact_urls_trgm"}
         for name, plan_ in plans.items():
             assert expected[name] in plan_, (name, plan_)
@@ -203,4 +321,5 @@ async def plan(session: Any, query: Any) -> str:
         event.remove(engine, "before_cursor_execute", capture)
     statement, params = statements[-1]
     rows = (await session.connection()).exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-    return "\n".join(str(row[-1]) for row in (await rows).all())
+    probed = ["probed _fts" for s, _ in statements[:-1] if "_fts MATCH" in s]  # leads/search.py asked the FTS table
+    return "\n".join([str(row[-1]) for row in (await rows).all()] + probed[-1:])

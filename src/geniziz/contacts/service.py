@@ -14,7 +14,7 @@ from geniziz.api.schemas import normalize_email, normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.custom.records import CustomValues
 from geniziz.leads.models import Lead
-from geniziz.leads.search import matching
+from geniziz.leads.search import keyed
 from geniziz.leads.service import LeadService, refresh_search_text
 
 
@@ -31,15 +31,14 @@ class ContactService(CustomValues, CrudService[Contact]):
 
     def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
         # Exact matches on the normalized form, whatever way the caller wrote the address or number.
-        for name, normalize, column in (("email", normalize_email, Contact.email_keys),
-                                        ("phone", normalize_phone, Contact.phone_keys)):
+        for name, normalize in (("email", normalize_email), ("phone", normalize_phone)):
             value = filters.pop(name, None)
             if value:
                 try:
                     value = normalize(value)
                 except ValueError as exc:
                     raise field_error(name, str(exc)) from None
-                query = matching(ctx, query, Contact, [(column, f"|{value.lower()}|")])  # indexed: leads/search.py
+                query = keyed(ctx, query, Contact, name, value.lower())  # contact_key's B-tree: leads/search.py
         return super().filter(ctx, query, filters)
 
     async def apply(self, ctx: Ctx, obj: Contact, data: dict[str, Any], *, creating: bool) -> None:
