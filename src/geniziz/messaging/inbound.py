@@ -34,6 +34,7 @@ from geniziz.api.context import Ctx
 from geniziz.api.schemas import EmailAddress
 from geniziz.contacts.models import Contact
 from geniziz.db import new_id, utcnow
+from geniziz.leads.search import keyed
 from geniziz.messaging.inbound_models import InboundEmail
 from geniziz.messaging.models import ConnectedAccount, EmailDelivery
 
@@ -256,7 +257,7 @@ async def _known_ids(ctx: Ctx, ids: list[str], row_id: str) -> tuple[set[str], d
 async def _contact(ctx: Ctx, addresses: list[str], lead_id: str | None = None) -> Contact | None:
     """A contact with one of these addresses (on this lead when given); the newest when several have it."""
     for address in addresses:
-        query = select(Contact).where(Contact.email_keys.contains(f"|{address.lower()}|", autoescape=True))
+        query = keyed(ctx, select(Contact), Contact, "email", address.lower())
         if lead_id:
             query = query.where(Contact.lead_id == lead_id)
         contact = (await ctx.session.scalars(query.order_by(Contact.id.desc()).limit(1))).first()

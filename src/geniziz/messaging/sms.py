@@ -28,6 +28,7 @@ from geniziz.api.errors import field_error
 from geniziz.api.schemas import normalize_phone
 from geniziz.contacts.models import Contact
 from geniziz.db import new_id, utcnow
+from geniziz.leads.search import keyed
 from geniziz.messaging import crypto
 from geniziz.messaging.models import ConnectedAccount, SmsDelivery
 from geniziz.worker import enqueue, job_handler
@@ -273,8 +274,8 @@ async def receive(ctx: Ctx, account_id: str, form: dict[str, str]) -> Activity |
     except IntegrityError:
         return None
     remote, local, text = _e164(form["From"]), _e164(form["To"]), form.get("Body") or ""
-    contact = (await ctx.session.scalars(select(Contact).where(
-        Contact.phone_keys.contains(f"|{remote.lower()}|", autoescape=True)).order_by(Contact.id.desc()).limit(1))).first()
+    contact = (await ctx.session.scalars(keyed(ctx, select(Contact), Contact, "phone", remote.lower())
+                                         .order_by(Contact.id.desc()).limit(1))).first()
     if contact is None:
         delivery.state, delivery.reply = "unmatched", f"from {remote} to {local}: {text}"
         return None

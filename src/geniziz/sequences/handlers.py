@@ -11,21 +11,17 @@ from sqlalchemy import and_, false, or_, select
 from geniziz import events
 from geniziz.api.context import Ctx
 from geniziz.contacts.models import Contact
+from geniziz.leads.search import keyed
 from geniziz.sequences.models import Sequence, SequenceSubscription
 from geniziz.sequences.service import fail, finish, has_email_steps, live_subscriptions, pause
 
 Sub = SequenceSubscription
 
 
-def _address_key(address: str | None) -> str | None:
-    return f"|{address.strip().lower()}|" if address and address.strip() else None
-
-
 async def _contacts_with_email(ctx: Ctx, address: str | None, lead_id: str | None = None) -> list[str]:
-    key = _address_key(address)
-    if key is None:
+    if not address or not address.strip():
         return []
-    query = select(Contact.id).where(Contact.email_keys.contains(key, autoescape=True))
+    query = keyed(ctx, select(Contact.id), Contact, "email", address.strip().lower())
     if lead_id is not None:
         query = query.where(Contact.lead_id == lead_id)
     return list(await ctx.session.scalars(query))
@@ -42,7 +38,7 @@ async def _of_message(ctx: Ctx, message: Any) -> list[SequenceSubscription]:
         conditions.append(Sub.thread_id == message.thread_id)
     if message.type == "sms" and data.get("remote_phone"):
         conditions.append(and_(Sub.lead_id == message.lead_id, Sub.contact_id.in_(
-            select(Contact.id).where(Contact.phone_keys.contains(f"|{data['remote_phone']}|", autoescape=True)))))
+            keyed(ctx, select(Contact.id), Contact, "phone", data["remote_phone"].lower()))))
     return await live_subscriptions(ctx, or_(*conditions) if conditions else false())
 
 

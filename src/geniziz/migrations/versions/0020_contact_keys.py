@@ -1,7 +1,7 @@
 """contact_key: a B-tree of every contact's normalized emails and phones, kept by database triggers
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 Create Date: 2026-11-26 19:40:00
 
 The contact `email` / `phone` filters ask whether a whole normalized key is one of the contact's
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0020'
-down_revision: str | None = '0017'
+down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
