@@ -22,8 +22,9 @@ def test_custom_activity_type_crud_and_validation(api: Api) -> None:
                       fields=FIELDS)
     assert kind["id"].startswith("actt_") and kind["name"] == "Site visit"
     assert [f["name"] for f in kind["fields"]] == [f["name"] for f in FIELDS]
-    assert kind["fields"][0] == {"name": "summary", "type": "text", "required": True, "label": "Summary",
-                                 "description": None, "choices": None}
+    assert kind["fields"][0] == {"id": kind["fields"][0]["id"], "name": "summary", "type": "text", "required": True,
+                                 "label": "Summary", "description": None, "choices": None}
+    assert kind["fields"][0]["id"].startswith("cf_")  # a custom field: lists filter on custom.<its ID>
     assert api.ok("GET", f"/custom_activity_type/{kind['id']}/") == kind
     assert [k["id"] for k in api.ok("GET", "/custom_activity_type/")["data"]] == [kind["id"]]
     renamed = api.ok("PUT", f"/custom_activity_type/{kind['id']}/", json={"name": "Visit"})
@@ -58,7 +59,8 @@ def test_custom_activities_are_checked_against_their_type(api: Api, other: Api) 
               "met": contact["id"], "signed": False}
     visit = api.create("activity/custom", **base, fields=values)
     assert visit["_type"] == "custom" and visit["custom_activity_type_id"] == kind["id"]
-    assert visit["fields"] == {**values, "arrived_at": "2026-02-03T08:15:00+00:00"}  # normalized to UTC
+    # Stored in the one form of custom datetimes, the spec's (its examples: "2026-01-15T09:30:00.000Z").
+    assert visit["fields"] == {**values, "arrived_at": "2026-02-03T08:15:00.000Z"}
     assert api.ok("GET", f"/activity/custom/{visit['id']}/") == visit
 
     for bad, field, why in [
@@ -74,7 +76,7 @@ def test_custom_activities_are_checked_against_their_type(api: Api, other: Api) 
         ({"host": other.user_id}, "fields.host", "user"),
         ({"met": foreign_contact["id"]}, "fields.met", "contact"),
         ({"signed": "yes"}, "fields.signed", "true or false"),
-        ({"colour": "red"}, "fields.colour", "unknown"),
+        ({"colour": "red"}, "fields.colour", "no such custom field"),
     ]:
         body = api.bad("POST", "/activity/custom/", field, json={**base, "fields": {"summary": "x", **bad}})
         assert why in body["field-errors"][field]

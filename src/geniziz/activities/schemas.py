@@ -314,7 +314,7 @@ class CustomCreate(ActivityWrite):
 
 class CustomRead(ActivityRead):
     custom_activity_type_id: str | None = None
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = Field({}, description="Values by field name (the type's custom fields).")
 
 
 class CustomFilters(ActivityFilters):
@@ -406,12 +406,18 @@ class CustomFieldDef(WriteModel):
 
 
 class CustomFieldOut(ReadModel):
+    id: str = Field(description="The custom field's ID: lists filter on it as custom.<field ID>.")
     name: str
     label: str | None = None
     description: str | None = None
     type: str
     required: bool = False
     choices: list[str] | None = None
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _no_choices(cls, value: Any) -> Any:
+        return value or None  # a field of another type than choices has none (stored as [])
 
 
 class CustomActivityTypeCreate(WriteModel):
