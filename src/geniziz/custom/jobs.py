@@ -6,7 +6,9 @@ any number of runs, in any order, converge. On PostgreSQL the index is built wit
 CONCURRENTLY (writes to the table go on meanwhile), which cannot run in a transaction: the job runs its DDL
 on a connection of its own in autocommit, before its session starts one (an open transaction of ours would
 make the build wait for itself). A build that failed half-way leaves an invalid index, dropped on the next
-run. On SQLite the index is built in one write transaction.
+run. PostgreSQL also gets statistics on the same expression (and an ANALYZE of the table), without which
+the planner would not choose the index (values.statistics_sql). On SQLite the index is built in one write
+transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from geniziz.api.context import Ctx
 from geniziz.custom.models import CustomField
-from geniziz.custom.values import RANGE_TYPES, index_name, index_sql
+from geniziz.custom.values import RANGE_TYPES, index_name, index_sql, statistics_sql
 from geniziz.db import looks_like_id
 from geniziz.worker.registry import enqueue, job_handler
 
@@ -54,6 +56,11 @@ async def sync_index(engine: AsyncEngine, field_id: str) -> dict[str, Any]:
                 "SELECT c.relname, i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
                 "WHERE c.relname LIKE :pattern"), {"pattern": f"ix_custom_{field_id}_%"})).all()
             stale = [index for index, valid in found if index != name or not valid]
+            for (statistics,) in (await conn.execute(text(
+                    "SELECT stxname FROM pg_statistic_ext WHERE stxname LIKE :pattern"),
+                    {"pattern": f"ix_custom_{field_id}_%"})).all():
+                if statistics != name:
+                    await conn.exec_driver_sql(f'DROP STATISTICS IF EXISTS "{statistics}"')
         else:
             stale = [index for (index,) in (await conn.execute(text(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE :pattern"),
@@ -63,7 +70,11 @@ async def sync_index(engine: AsyncEngine, field_id: str) -> dict[str, Any]:
                                        f'IF EXISTS "{index}"')
             done["dropped"].append(index)
         if field is not None and name is not None:
-            await conn.exec_driver_sql(index_sql(dialect, RECORDS[field.object_type].__tablename__, field))
+            table_name = RECORDS[field.object_type].__tablename__
+            await conn.exec_driver_sql(index_sql(dialect, table_name, field))
+            if dialect == "postgresql":  # the planner's estimate of a range (see statistics_sql)
+                await conn.exec_driver_sql(statistics_sql(table_name, field))
+                await conn.exec_driver_sql(f'ANALYZE "{table_name}"')
             done["created"] = name
         if dialect != "postgresql":
             await conn.commit()
