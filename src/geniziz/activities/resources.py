@@ -69,6 +69,12 @@ class CustomizedActivityResource(CustomizedResource, ActivityResource):
                   schema: type[BaseModel] | None = None) -> dict[str, Any]:
         return self.serialize_all([obj], fields, schema)[0]
 
+    async def custom_fields_for_list(self, ctx: Ctx, query: BaseModel) -> list[CustomField]:
+        # Custom activities of one type also filter on that type's fields: custom.<field ID or name>.
+        own = await super().custom_fields_for_list(ctx, query)
+        type_id = getattr(query, "custom_activity_type_id", None)
+        return [*own, *await service.type_fields(ctx, type_id)] if type_id else own
+
     async def _definitions(self, ctx: Ctx) -> dict[str, list[CustomField]]:
         return {**await super()._definitions(ctx), "custom_activity": await fields_of(ctx, "custom_activity")}
 
