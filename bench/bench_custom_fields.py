@@ -15,7 +15,9 @@ What it does:
    indexes are then built by the same code as the custom.field_index job (CREATE INDEX CONCURRENTLY);
 3. starts ``geniziz serve`` and times sequential GET /lead/ pages (100 leads) per filter, full records and
    ``_fields=id`` (the filter's own cost), after checking each filter returns what it claims;
-4. prints p50/p99 per filter and the plan PostgreSQL chose for each.
+4. prints p50/p99 per filter and the plan PostgreSQL chose for three of them;
+5. times the 0.1% range page in the database alone, with the indexed expression and with the former
+   jsonpath test, and what the indexes cost a write (UPDATEs of Seats with them, then without).
 """
 
 from __future__ import annotations
@@ -199,6 +201,61 @@ async def plans(raw_url: str, org: str, ids: dict[str, str]) -> list[str]:
         await conn.close()
 
 
+async def sql_figures(raw_url: str, org: str, ids: dict[str, str], built: dict[str, Any], n: int,
+                      rng: random.Random) -> list[str]:
+    """Load-robust figures from the database alone: the 0.1% range page with the indexed expression and
+    with the former jsonpath test (no index serves it), and what an indexed field costs a write (UPDATEs of
+    one lead's Seats, with the indexes, then after dropping them). Run last: it drops the indexes."""
+    import asyncpg
+    from sqlalchemy import column
+    from sqlalchemy.dialects import postgresql
+
+    from geniziz.custom.models import CustomField
+    from geniziz.custom.values import range_value
+
+    seats = range_value("postgresql", column("custom"), CustomField(id=ids["Seats"], type="number")).compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    forms = {"indexed expression": f"{seats} > $2",
+             "jsonpath (before)": f"jsonb_path_exists(custom, '$.\"{ids['Seats']}\" ? (@ > $v)', "
+                                  "jsonb_build_object('v', $2::numeric))"}
+    conn = await asyncpg.connect(raw_url)
+    out = []
+    try:
+        for label, where in forms.items():
+            statement = await conn.prepare(f"SELECT id FROM lead WHERE organization_id = $1 AND {where} "
+                                           "ORDER BY id DESC LIMIT 101")
+            samples = []
+            for i in range(n + 3):
+                began = time.perf_counter()
+                rows = await statement.fetch(org, 9990)
+                if i >= 3:  # warm-up
+                    samples.append((time.perf_counter() - began) * 1000)
+            out.append(f"page query, Seats > 9990 (0.1%), {label}: p50 {percentile(samples, 0.5):.1f} ms, "
+                       f"p99 {percentile(samples, 0.99):.1f} ms, {len(rows)} rows")
+        lead_ids = [r[0] for r in await conn.fetch("SELECT id FROM lead WHERE organization_id = $1 "
+                                                   "ORDER BY random() LIMIT 2000", org)]
+        update = await conn.prepare("UPDATE lead SET custom = jsonb_set(custom, ARRAY[$2::text], to_jsonb($3::int)) "
+                                    "WHERE id = $1")
+
+        async def writes() -> float:
+            began = time.perf_counter()
+            for lead_id in lead_ids:
+                await update.fetch(lead_id, ids["Seats"], rng.randint(1, 10_000))
+            return (time.perf_counter() - began) * 1000 / len(lead_ids)
+
+        await writes()  # warm-up: the leads' pages in the cache
+        with_indexes = await writes()
+        for index, _seconds, _size in built.values():
+            await conn.execute(f'DROP INDEX "{index}"')
+            await conn.execute(f'DROP STATISTICS IF EXISTS "{index}"')
+        without = await writes()
+        out.append(f"write cost: {len(lead_ids):,} single-lead UPDATEs of custom (autocommit): "
+                   f"{with_indexes:.2f} ms each with the two field indexes, {without:.2f} ms without them")
+    finally:
+        await conn.close()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=1_000_000)
@@ -227,6 +284,7 @@ def main() -> int:
                 ids_only = measure(client, {**params, "_fields": "id"}, args.requests)[:2]
                 results.append((label, *measure(client, params, args.requests), *ids_only))
         print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
+              f"load {open('/proc/loadavg').read().split()[0]}, "
               f"PostgreSQL {seeded['pg']}, Python {platform.python_version()}")
         indexes = "; ".join(f"{name} index built in {seconds:.0f} s, {size}"
                             for name, (_index, seconds, size) in seeded["built"].items())
@@ -240,6 +298,10 @@ def main() -> int:
         print("\nPlans:")
         for plan in asyncio.run(plans(raw_url, seeded["org"], seeded["ids"])):
             print(plan)
+        print(f"\nThe database alone (asyncpg, {args.requests} runs each), load {open('/proc/loadavg').read().strip()}:")
+        for line in asyncio.run(sql_figures(raw_url, seeded["org"], seeded["ids"], seeded["built"], args.requests,
+                                            random.Random(args.seed))):
+            print(line)
     finally:
         if process is not None:
             process.terminate()
