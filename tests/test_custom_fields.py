@@ -4,6 +4,11 @@ deletion, OpenAPI and MCP."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -301,6 +306,24 @@ def _jobs_done(api: Api, field_id: str, count: int) -> None:
     wait_until(done, what=f"{count} custom.field_index jobs of {field_id} to succeed")
 
 
+@pytest.fixture
+def worker(server: Server, tmp_path: Path) -> Iterator[None]:
+    """On PostgreSQL a `geniziz worker` runs the jobs (SQLite's `geniziz serve` runs them itself)."""
+    if server.database_url.startswith("sqlite"):
+        yield
+        return
+    log = tmp_path / "worker.log"
+    process = subprocess.Popen([sys.executable, "-m", "geniziz.cli", "worker"], stdout=open(log, "wb"),  # noqa: SIM115
+                               stderr=subprocess.STDOUT, env={**os.environ, "GENIZIZ_DATABASE_URL": server.database_url,
+                                                              "GENIZIZ_WORKER_POLL_SECONDS": "0.1"})
+    wait_until(lambda: "started (concurrency" in log.read_text(errors="replace") or process.poll() is not None,
+               what="the worker to start")
+    yield
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.mark.usefixtures("worker")
 def test_indexed_fields_get_an_index_that_range_filters_use(api: Api, server: Server) -> None:
     api.bad("POST", "/custom_field/lead/", "indexed", json={"name": "Notes", "type": "text", "indexed": True})
     seats = field(api, "lead", "Seats", "number", indexed=True)
