@@ -6,6 +6,7 @@ from typing import Any
 
 from tests.conftest import Api
 from tests.factories import make_activity, make_contact, make_lead
+from tests.test_mcp import Mcp
 
 FIELDS = [
     {"name": "summary", "type": "text", "required": True, "label": "Summary"},
@@ -162,8 +163,18 @@ def test_a_types_fields_are_custom_fields_changed_converted_and_filtered(api: Ap
     assert [f["name"] for f in kept["fields"]] == ["score", "notes"]
     assert api.ok("GET", f"/activity/custom/{high['id']}/")["fields"] == {"score": 1500}
     api.bad("PUT", f"/activity/custom/{high['id']}/", "fields.auditor", json={"fields": {"auditor": "Ann"}})
+    # A definition with its field's ID keeps the field, and its values, under a new name; a read round-trips.
+    renamed = api.ok("PUT", f"/custom_activity_type/{kind['id']}/", json={"fields": [
+        {**kept["fields"][0], "name": "points"}, kept["fields"][1]]})
+    assert [f["id"] for f in renamed["fields"]] == [f["id"] for f in kept["fields"]]
+    assert api.ok("GET", f"/activity/custom/{high['id']}/")["fields"] == {"points": 1500}
+    api.bad("PUT", f"/custom_activity_type/{kind['id']}/", "fields.0.id", json={"fields": [
+        {"id": "cf_" + "0" * 22, "name": "x", "type": "text"}]})
     # Custom activity type fields are not the workspace's activity fields.
     assert api.ok("GET", "/custom_field/activity/")["data"] == []
+    # MCP tells an agent what each type's `fields` take.
+    about = Mcp(api, "read").call("describe_resource", resource="activity/custom")
+    assert about["fields_by_custom_activity_type"][kind["id"]] == ["fields.points: number", "fields.notes: text"]
 
 
 def test_migration_0018_moves_type_fields_and_values(tmp_path: Any) -> None:

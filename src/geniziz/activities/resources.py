@@ -75,6 +75,17 @@ class CustomizedActivityResource(CustomizedResource, ActivityResource):
         type_id = getattr(query, "custom_activity_type_id", None)
         return [*own, *await service.type_fields(ctx, type_id)] if type_id else own
 
+    async def describe_custom(self, ctx: Ctx) -> dict[str, Any]:
+        described = await super().describe_custom(ctx)
+        if self.name == "activity/custom":  # what an agent writes in `fields`, per custom activity type
+            by_type: dict[str, list[str]] = {}
+            for f in await fields_of(ctx, "custom_activity"):
+                kind = f.type + (f" [{'|'.join(f.choices)}]" if f.choices else "")
+                by_type.setdefault(f.custom_activity_type_id, []).append(
+                    f"fields.{f.name}: {kind}{' (required)' if f.required else ''}")
+            described["fields_by_custom_activity_type"] = by_type or "(no custom activity types in this workspace)"
+        return described
+
     async def _definitions(self, ctx: Ctx) -> dict[str, list[CustomField]]:
         return {**await super()._definitions(ctx), "custom_activity": await fields_of(ctx, "custom_activity")}
 

@@ -395,6 +395,9 @@ class EmailThreadFilters(WriteModel):
 
 # --- custom activity types ------------------------------------------------------------------------
 class CustomFieldDef(WriteModel):
+    id: str | None = Field(None, description=(
+        "An existing field of the type (its cf_ ID, as read): keeps that field and its values, even under a new "
+        "name. Without it, a definition keeps the field of the same name, if any."))
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] = Field(
         description="The key in a custom activity's fields.")
     label: Annotated[str, Field(max_length=200)] | None = None

@@ -368,21 +368,30 @@ class CustomActivityTypeService(CrudService[CustomActivityType]):
         from geniziz.custom.service import CustomFieldService  # geniziz.custom imports this module
 
         service = CustomFieldService("custom_activity")
-        existing = {f.name_key: f for f in await type_fields(ctx, obj.id)}
+        existing = {f.id: f for f in await type_fields(ctx, obj.id)}
+        by_name = {f.name_key: f.id for f in existing.values()}
+        claimed = [definition["id"] for definition in definitions if definition.get("id")]
         for i, definition in enumerate(definitions):
+            if definition.get("id") and definition["id"] not in existing:
+                raise field_error(f"fields.{i}.id", "not a field of this custom activity type")
+            if definition.get("id") and claimed.count(definition["id"]) > 1:
+                raise field_error(f"fields.{i}.id", "used twice")
+        kept = [definition.get("id") or (None if by_name.get(definition["name"].lower()) in claimed
+                                         else by_name.get(definition["name"].lower())) for definition in definitions]
+        for field_id in existing.keys() - set(kept):  # first, so that a new field may take a freed name
+            await service.delete(ctx, field_id)
+        for i, (definition, field_id) in enumerate(zip(definitions, kept, strict=True)):
             body = {"name": definition["name"], "type": definition["type"], "label": definition.get("label"),
                     "description": definition.get("description"), "required": definition.get("required", False),
                     "choices": definition.get("choices")}
             try:
-                if (field := existing.pop(definition["name"].lower(), None)) is not None:
-                    await service.update(ctx, field.id, body)
+                if field_id is not None:
+                    await service.update(ctx, field_id, body)
                 else:
                     await service.create(ctx, {**body, "custom_activity_type_id": obj.id})
             except APIError as exc:  # name the definition: fields.<i>.type
                 exc.field_errors = {f"fields.{i}.{key}": why for key, why in exc.field_errors.items()}
                 raise
-        for field in existing.values():
-            await service.delete(ctx, field.id)
 
     # The check in apply answers a repeat; the unique index on (workspace, lower(name)) answers a race,
     # in a savepoint so the loser gets the same 400.
