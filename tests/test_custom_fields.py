@@ -356,6 +356,16 @@ def test_indexed_fields_get_an_index_that_range_filters_use(api: Api, server: Se
     assert _indexes(server.database_url, renewal["id"]) == set()
 
 
+def test_a_workspace_has_a_few_indexed_fields_per_kind_of_record(api: Api) -> None:
+    """Each index is on the table all workspaces share: a few per kind of record, refused beyond."""
+    for i in range(5):
+        field(api, "contact", f"Score {i}", "number", indexed=True)
+    api.bad("POST", "/custom_field/contact/", "indexed", json={"name": "Sixth", "type": "date", "indexed": True})
+    sixth = field(api, "contact", "Sixth", "date")
+    api.bad("PUT", f"/custom_field/contact/{sixth['id']}/", "indexed", json={"indexed": True})
+    field(api, "lead", "On leads", "number", indexed=True)  # another kind of record has its own
+
+
 # --- the workspace's own OpenAPI document --------------------------------------------------------------------
 def test_the_workspace_openapi_document_types_its_own_fields(api: Api, other: Api) -> None:
     seats = field(api, "lead", "Seats", "number")["id"]

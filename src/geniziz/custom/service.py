@@ -35,6 +35,7 @@ from geniziz.opportunities.models import Opportunity
 RECORDS: dict[str, type[Any]] = {"lead": Lead, "contact": Contact, "opportunity": Opportunity,
                                   "activity": Activity, "custom_object": CustomObject, "custom_activity": Activity}
 EXAMPLES = 3
+MAX_INDEXED = 5  # indexed fields per workspace and kind of record (see CustomFieldService._index_budget)
 
 
 # --- custom fields ------------------------------------------------------------------------------------------
@@ -77,12 +78,24 @@ class CustomFieldService(CrudService[CustomField]):
         if obj.indexed and obj.type not in RANGE_TYPES:
             raise field_error("indexed", "only number, date and datetime fields are indexed (for range filters); "
                                          "send indexed: false with a change to another type")
+        if obj.indexed and (before is None or not before["indexed"]):
+            await self._index_budget(ctx, obj)
         if before is not None:
             await self._convert(ctx, obj, before)
         index_changes = obj.indexed if before is None else (
             (obj.indexed or before["indexed"]) and (obj.indexed, obj.type) != (before["indexed"], before["type"]))
         if index_changes:  # in this transaction: the job runs once the field's change is committed
             await enqueue_index_sync(ctx, obj)
+
+    @staticmethod
+    async def _index_budget(ctx: Ctx, obj: CustomField) -> None:
+        """Each index is on the table every workspace shares, and every write of it checks each index's
+        predicate: a workspace gets a few per kind of record, for the fields lists filter by range."""
+        taken = await ctx.session.scalar(select(func.count()).select_from(CustomField).where(
+            CustomField.object_type == obj.object_type, CustomField.indexed.is_(True), CustomField.id != obj.id))
+        if taken >= MAX_INDEXED:
+            raise field_error("indexed", f"at most {MAX_INDEXED} indexed fields per kind of record; "
+                                         "unmark one (indexed: false) first")
 
     async def _unique_name(self, ctx: Ctx, obj: CustomField, name_key: str) -> None:
         scope = obj.scope

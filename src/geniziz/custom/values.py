@@ -309,7 +309,6 @@ def statistics_sql(table: str, field: CustomField) -> str:
     return f'CREATE STATISTICS IF NOT EXISTS "{index_name(field)}" ON ({compiled}) FROM "{table}"'
 
 
-
 def dialect_of(ctx: Ctx) -> str:
     return ctx.session.bind.dialect.name
 
