@@ -16,6 +16,7 @@ An unset value is an absent key (never null), so "is set" is "has the key".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -44,6 +45,7 @@ MAX_ITEMS = 100
 PREFIX = "custom."
 
 _TIMESTAMP = TypeAdapter(InputTimestamp)
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z)?")
 _REFS = {"user": MemberRef(), "contact": Ref(Contact, "contact")}
 
 
@@ -259,8 +261,23 @@ def _equals(dialect: str, column: Any, field: CustomField, value: Any) -> Column
 
 
 def _compare(dialect: str, column: Any, field: CustomField, op: str, value: Any) -> ColumnElement[bool]:
-    bound = literal(value, Numeric() if field.type == "number" else String())
-    return range_value(dialect, column, field).op(op)(bound)
+    return range_value(dialect, column, field).op(op)(_written(dialect, field, value))
+
+
+def _written(dialect: str, field: CustomField, value: Any) -> ColumnElement[Any]:
+    """A range's bound, written into the SQL rather than bound. A bound value lets PostgreSQL switch a
+    prepared statement (the driver prepares and reuses them) to a generic plan after five runs; not knowing
+    the value, that plan guesses that a third of the records match and walks them in page order instead of
+    using the field's index (100 ms instead of a few at 1,000,000 leads). The value is checked already (a
+    number, or a date or datetime in its canonical form), and checked again here, so writing it is safe."""
+    if field.type == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        number = literal_column(repr(value) if isinstance(value, float) else str(int(value)))
+        return cast(number, Numeric()) if dialect == "postgresql" else number
+    if not isinstance(value, str) or not _CANONICAL_TIME.fullmatch(value):
+        raise ValueError("must be a date or a date and time")
+    return literal_column(f"'{value}'")
 
 
 def range_value(dialect: str, column: Any, field: CustomField) -> ColumnElement[Any]:
