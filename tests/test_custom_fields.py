@@ -266,7 +266,7 @@ def _indexes(database_url: str, field_id: str) -> set[str]:
 
 
 def _plan(database_url: str, org_id: str, field: dict[str, Any]) -> str:
-    """The plan of the range filter the app sends (its own SQL expression), on the lead table."""
+    """The plan of the range filter the app sends (its own SQL), on the lead table."""
     import asyncio
 
     from sqlalchemy import select, text
@@ -274,12 +274,13 @@ def _plan(database_url: str, org_id: str, field: dict[str, Any]) -> str:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from geniziz.custom.models import CustomField
-    from geniziz.custom.values import range_value
+    from geniziz.custom.values import conditions
     from geniziz.leads.models import Lead
 
     dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    definition = CustomField(id=field["id"], type=field["type"])
-    query = select(Lead.id).where(Lead.organization_id == org_id, range_value(dialect, Lead.custom, definition) > 10)
+    definition = CustomField(id=field["id"], name=field["name"], name_key=field["name"].lower(), type=field["type"])
+    where = conditions(dialect, Lead.custom, [definition], {f"custom.{field['id']}__gt": 10}, "a lead")
+    query = select(Lead.id).where(Lead.organization_id == org_id, *where)
     sql = str(query.compile(dialect=sqlite.dialect() if dialect == "sqlite" else postgresql.dialect(),
                             compile_kwargs={"literal_binds": True}))
 
