@@ -11,10 +11,13 @@ What it does:
 2. seeds one workspace with five lead custom fields and --leads leads by COPY (GIN index dropped during the
    load and rebuilt after it, then VACUUM ANALYZE). Values: Tier (choices: gold 1%, silver 10%, bronze 69%,
    unset 20%), Seats (number, uniform 1-10,000), Renewal (date over two years), Regions (several choices)
-   and Partner ID (text, set on 0.1% of leads);
+   and Partner ID (text, set on 0.1% of leads); Seats and Renewal are indexed fields, whose expression
+   indexes are then built by the same code as the custom.field_index job (CREATE INDEX CONCURRENTLY);
 3. starts ``geniziz serve`` and times sequential GET /lead/ pages (100 leads) per filter, full records and
    ``_fields=id`` (the filter's own cost), after checking each filter returns what it claims;
-4. prints p50/p99 per filter and the plan PostgreSQL chose for each.
+4. prints p50/p99 per filter and the plan PostgreSQL chose for three of them;
+5. times the 0.1% range page in the database alone, with the indexed expression and with the former
+   jsonpath test, and what the indexes cost a write (UPDATEs of Seats with them, then without).
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ from bench_activities import admin, percentile, start_server  # noqa: E402
 
 FIELDS = [  # name, type, extra
     ("Tier", "choices", {"choices": ["gold", "silver", "bronze"]}),
-    ("Seats", "number", {}),
-    ("Renewal", "date", {}),
+    ("Seats", "number", {"indexed": True}),
+    ("Renewal", "date", {"indexed": True}),
     ("Regions", "choices", {"choices": ["eu", "us", "apac", "latam"], "accepts_multiple": True}),
     ("Partner ID", "text", {}),
 ]
@@ -73,9 +76,10 @@ async def seed(app_url: str, raw_url: str, args: argparse.Namespace, rng: random
         ids = {name: new_id("cf") for name, _, _ in FIELDS}
         await conn.copy_records_to_table("custom_field", columns=(
             "id", "organization_id", "object_type", "scope", "name", "name_key", "type", "accepts_multiple",
-            "required", "choices", "date_created", "date_updated"), records=[
+            "required", "choices", "indexed", "date_created", "date_updated"), records=[
             (ids[name], org.id, "lead", "lead", name, name.lower(), kind, bool(extra.get("accepts_multiple")), False,
-             json.dumps(extra.get("choices", [])), now, now) for name, kind, extra in FIELDS])
+             json.dumps(extra.get("choices", [])), bool(extra.get("indexed")), now, now)
+            for name, kind, extra in FIELDS])
         gin = await conn.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_lead_custom_gin'")
         await conn.execute("DROP INDEX ix_lead_custom_gin")
         first_day = date.today() - timedelta(days=365)
@@ -102,13 +106,32 @@ async def seed(app_url: str, raw_url: str, args: argparse.Namespace, rng: random
         index_started = time.monotonic()
         await conn.execute(gin)
         index_seconds = time.monotonic() - index_started
-        await conn.execute("VACUUM ANALYZE lead")
         size = await conn.fetchval("SELECT pg_size_pretty(pg_relation_size('ix_lead_custom_gin'))")
         version = await conn.fetchval("SHOW server_version")
     finally:
         await conn.close()
+    # The indexed fields' expression indexes, built as the custom.field_index job builds them.
+    from geniziz.custom.jobs import sync_index
+
+    built = {}
+    db = Database(app_url)
+    try:
+        for name, _kind, extra in FIELDS:
+            if extra.get("indexed"):
+                began = time.monotonic()
+                done = await sync_index(db.write_engine, ids[name])
+                built[name] = (done["created"], time.monotonic() - began)
+    finally:
+        await db.dispose()
+    conn = await asyncpg.connect(raw_url)
+    try:
+        await conn.execute("VACUUM ANALYZE lead")
+        for name, (index, seconds) in built.items():
+            built[name] = (index, seconds, await conn.fetchval(f"SELECT pg_size_pretty(pg_relation_size('\"{index}\"'))"))
+    finally:
+        await conn.close()
     return {"key": secret, "ids": ids, "seconds": time.monotonic() - started, "index_seconds": index_seconds,
-            "index_size": size, "pg": version, "org": org.id}
+            "index_size": size, "pg": version, "org": org.id, "built": built}
 
 
 def scenarios(ids: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
@@ -154,21 +177,87 @@ def check(client: httpx.Client, ids: dict[str, str]) -> None:
     assert partners and all("Partner ID" in lead["custom"] for lead in partners)
 
 
+def app_range(field_id: str, above: int) -> str:
+    """The SQL condition the app sends for custom.<Seats>__gt=<above> (values.conditions)."""
+    from sqlalchemy import column
+    from sqlalchemy.dialects import postgresql
+
+    from geniziz.custom.models import CustomField
+    from geniziz.custom.values import conditions
+
+    [where] = conditions("postgresql", column("custom"), [CustomField(id=field_id, name="Seats", name_key="seats",
+                                                                      type="number")],
+                         {f"custom.{field_id}__gt": above}, "a lead")
+    return str(where.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
 async def plans(raw_url: str, org: str, ids: dict[str, str]) -> list[str]:
-    """What PostgreSQL does for two of the filters (the shape the app sends)."""
+    """What PostgreSQL does for three of the filters (the shape the app sends)."""
     import asyncpg
 
     conn = await asyncpg.connect(raw_url)
     try:
         out = []
         for where in (f"custom @> '{{\"{ids['Tier']}\": \"gold\"}}'", f"custom ? '{ids['Partner ID']}'",
-                      f"jsonb_path_exists(custom, '$.\"{ids['Seats']}\" ? (@ > $v)', '{{\"v\": 9990}}')"):
+                      app_range(ids["Seats"], 9990)):
             rows = await conn.fetch(f"EXPLAIN SELECT id FROM lead WHERE organization_id = '{org}' AND {where} "
                                     "ORDER BY id DESC LIMIT 101")
             out.append(where + "\n    " + "\n    ".join(r[0] for r in rows))
         return out
     finally:
         await conn.close()
+
+
+async def sql_figures(raw_url: str, org: str, ids: dict[str, str], built: dict[str, Any], n: int,
+                      rng: random.Random) -> list[str]:
+    """Load-robust figures from the database alone: the 0.1% range page with the indexed expression and
+    with the former jsonpath test (no index serves it), and what an indexed field costs a write (UPDATEs of
+    one lead's Seats, with the indexes, then after dropping them). Run last: it drops the indexes."""
+    import asyncpg
+
+    seats = app_range(ids["Seats"], 9990)
+    forms = {"indexed expression, as the app sends it": (seats, ()),
+             "jsonpath with a bound value (before)": (
+                 f"jsonb_path_exists(custom, '$.\"{ids['Seats']}\" ? (@ > $v)', jsonb_build_object('v', $2::numeric))",
+                 (9990,))}
+    conn = await asyncpg.connect(raw_url)
+    out = []
+    try:
+        for label, (where, params) in forms.items():
+            # Prepared and run again and again, as the app's driver does (PostgreSQL may switch to a
+            # generic plan after five runs).
+            statement = await conn.prepare(f"SELECT id FROM lead WHERE organization_id = $1 AND {where} "
+                                           "ORDER BY id DESC LIMIT 101")
+            samples = []
+            for i in range(n + 3):
+                began = time.perf_counter()
+                rows = await statement.fetch(org, *params)
+                if i >= 3:  # warm-up
+                    samples.append((time.perf_counter() - began) * 1000)
+            out.append(f"page query, Seats > 9990 (0.1%), {label}: p50 {percentile(samples, 0.5):.1f} ms, "
+                       f"p99 {percentile(samples, 0.99):.1f} ms, {len(rows)} rows")
+        lead_ids = [r[0] for r in await conn.fetch("SELECT id FROM lead WHERE organization_id = $1 "
+                                                   "ORDER BY random() LIMIT 2000", org)]
+        update = await conn.prepare("UPDATE lead SET custom = jsonb_set(custom, ARRAY[$2::text], to_jsonb($3::int)) "
+                                    "WHERE id = $1")
+
+        async def writes() -> float:
+            began = time.perf_counter()
+            for lead_id in lead_ids:
+                await update.fetch(lead_id, ids["Seats"], rng.randint(1, 10_000))
+            return (time.perf_counter() - began) * 1000 / len(lead_ids)
+
+        await writes()  # warm-up: the leads' pages in the cache
+        with_indexes = await writes()
+        for index, _seconds, _size in built.values():
+            await conn.execute(f'DROP INDEX "{index}"')
+            await conn.execute(f'DROP STATISTICS IF EXISTS "{index}"')
+        without = await writes()
+        out.append(f"write cost: {len(lead_ids):,} single-lead UPDATEs of custom (autocommit): "
+                   f"{with_indexes:.2f} ms each with the two field indexes, {without:.2f} ms without them")
+    finally:
+        await conn.close()
+    return out
 
 
 def main() -> int:
@@ -199,9 +288,12 @@ def main() -> int:
                 ids_only = measure(client, {**params, "_fields": "id"}, args.requests)[:2]
                 results.append((label, *measure(client, params, args.requests), *ids_only))
         print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
+              f"load {open('/proc/loadavg').read().split()[0]}, "
               f"PostgreSQL {seeded['pg']}, Python {platform.python_version()}")
+        indexes = "; ".join(f"{name} index built in {seconds:.0f} s, {size}"
+                            for name, (_index, seconds, size) in seeded["built"].items())
         print(f"{args.leads:,} leads seeded in {seeded['seconds']:.0f} s; GIN index on lead.custom built in "
-              f"{seeded['index_seconds']:.0f} s, {seeded['index_size']}; {args.requests} sequential "
+              f"{seeded['index_seconds']:.0f} s, {seeded['index_size']}; {indexes}; {args.requests} sequential "
               f"GET /lead/ pages of 100 per filter: full records, then _fields=id (the filter without the "
               f"cost of shaping 100 full leads)\n")
         print(f"{'filter':<48} {'p50 ms':>8} {'p99 ms':>8} {'rows':>5} {'id p50':>8} {'id p99':>8}")
@@ -210,6 +302,10 @@ def main() -> int:
         print("\nPlans:")
         for plan in asyncio.run(plans(raw_url, seeded["org"], seeded["ids"])):
             print(plan)
+        print(f"\nThe database alone (asyncpg, {args.requests} runs each), load {open('/proc/loadavg').read().strip()}:")
+        for line in asyncio.run(sql_figures(raw_url, seeded["org"], seeded["ids"], seeded["built"], args.requests,
+                                            random.Random(args.seed))):
+            print(line)
     finally:
         if process is not None:
             process.terminate()

@@ -4,11 +4,17 @@ deletion, OpenAPI and MCP."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import Api, Server, wait_until
 from tests.factories import make_contact, make_lead, make_opportunity
 from tests.test_mcp import Mcp
 
@@ -232,3 +238,156 @@ def test_mcp_describes_the_workspaces_own_fields_and_writes_them(api: Api, other
     listed = mcp.call("list_records", resource="lead", filters={f"custom.{tier}": "gold"})
     assert [lead["id"] for lead in listed["data"]] == [created["id"]]
     mcp.fail("create_record", f"custom.{tier}", resource="lead", body={"name": "No tier"})
+
+
+# --- indexed fields ----------------------------------------------------------------------------------------
+def _indexes(database_url: str, field_id: str) -> set[str]:
+    """The database's indexes (and, on PostgreSQL, statistics objects) of a field."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if database_url.startswith("sqlite"):
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE :p"
+    else:
+        query = ("SELECT indexname FROM pg_indexes WHERE indexname LIKE :p "
+                 "UNION ALL SELECT 'stats:' || stxname FROM pg_statistic_ext WHERE stxname LIKE :p")
+
+    async def run() -> set[str]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return {row[0] for row in await conn.execute(text(query), {"p": f"ix_custom_{field_id}_%"})}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _plan(database_url: str, org_id: str, field: dict[str, Any]) -> str:
+    """The plan of the range filter the app sends (its own SQL), on the lead table."""
+    import asyncio
+
+    from sqlalchemy import select, text
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from geniziz.custom.models import CustomField
+    from geniziz.custom.values import conditions
+    from geniziz.leads.models import Lead
+
+    dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    definition = CustomField(id=field["id"], name=field["name"], name_key=field["name"].lower(), type=field["type"])
+    where = conditions(dialect, Lead.custom, [definition], {f"custom.{field['id']}__gt": 10}, "a lead")
+    query = select(Lead.id).where(Lead.organization_id == org_id, *where)
+    sql = str(query.compile(dialect=sqlite.dialect() if dialect == "sqlite" else postgresql.dialect(),
+                            compile_kwargs={"literal_binds": True}))
+
+    async def run() -> str:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                if dialect == "sqlite":
+                    return "\n".join(str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+                await conn.execute(text("SET enable_seqscan = off"))  # a few rows: make an index the only way
+                return "\n".join(row[0] for row in await conn.execute(text(f"EXPLAIN {sql}")))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _jobs_done(api: Api, field_id: str, count: int) -> None:
+    def done() -> bool:
+        jobs = api.ok("GET", "/job/", params={"owner_id": field_id, "kind": "custom.field_index"})["data"]
+        assert not [job for job in jobs if job["status"] == "failed"], jobs
+        return len(jobs) == count and all(job["status"] == "succeeded" for job in jobs)
+
+    wait_until(done, what=f"{count} custom.field_index jobs of {field_id} to succeed")
+
+
+@pytest.fixture
+def worker(server: Server, tmp_path: Path) -> Iterator[None]:
+    """On PostgreSQL a `geniziz worker` runs the jobs (SQLite's `geniziz serve` runs them itself)."""
+    if server.database_url.startswith("sqlite"):
+        yield
+        return
+    log = tmp_path / "worker.log"
+    process = subprocess.Popen([sys.executable, "-m", "geniziz.cli", "worker"], stdout=open(log, "wb"),  # noqa: SIM115
+                               stderr=subprocess.STDOUT, env={**os.environ, "GENIZIZ_DATABASE_URL": server.database_url,
+                                                              "GENIZIZ_WORKER_POLL_SECONDS": "0.1"})
+    wait_until(lambda: "started (concurrency" in log.read_text(errors="replace") or process.poll() is not None,
+               what="the worker to start")
+    yield
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.mark.usefixtures("worker")
+def test_indexed_fields_get_an_index_that_range_filters_use(api: Api, server: Server) -> None:
+    api.bad("POST", "/custom_field/lead/", "indexed", json={"name": "Notes", "type": "text", "indexed": True})
+    seats = field(api, "lead", "Seats", "number", indexed=True)
+    assert seats["indexed"] is True
+    _jobs_done(api, seats["id"], 1)
+    name = f"ix_custom_{seats['id']}_number"
+    expected = {name} | (set() if server.database_url.startswith("sqlite") else {f"stats:{name}"})
+    assert _indexes(server.database_url, seats["id"]) == expected
+    # The filter's SQL is the index's expression, so the planner can use the index.
+    assert name in _plan(server.database_url, api.org_id, seats)
+
+    few, many = make_lead(api, **{f"custom.{seats['id']}": 5}), make_lead(api, **{f"custom.{seats['id']}": 50})
+    make_lead(api)
+    assert lead_ids(api, f"custom.{seats['id']}__gt=10") == [many["id"]]
+    assert lead_ids(api, "custom.Seats__lte=5") == [few["id"]]
+    # A type change must say whether the index stays: a text field has none.
+    api.bad("PUT", f"/custom_field/lead/{seats['id']}/", "indexed", json={"type": "text"})
+    changed = api.ok("PUT", f"/custom_field/lead/{seats['id']}/", json={"type": "text", "indexed": False})
+    assert changed["indexed"] is False and changed["values_converted"] == 2
+    _jobs_done(api, seats["id"], 2)
+    assert _indexes(server.database_url, seats["id"]) == set()
+
+    renewal = field(api, "lead", "Renewal", "date", indexed=True)
+    make_lead(api, **{f"custom.{renewal['id']}": "2026-05-01"})
+    _jobs_done(api, renewal["id"], 1)
+    assert _indexes(server.database_url, renewal["id"])
+    assert len(lead_ids(api, f"custom.{renewal['id']}__gte=2026-04-30")) == 1
+    api.ok("DELETE", f"/custom_field/lead/{renewal['id']}/")  # its index goes with it
+    _jobs_done(api, renewal["id"], 2)
+    assert _indexes(server.database_url, renewal["id"]) == set()
+
+
+def test_a_workspace_has_a_few_indexed_fields_per_kind_of_record(api: Api) -> None:
+    """Each index is on the table all workspaces share: a few per kind of record, refused beyond."""
+    for i in range(5):
+        field(api, "contact", f"Score {i}", "number", indexed=True)
+    api.bad("POST", "/custom_field/contact/", "indexed", json={"name": "Sixth", "type": "date", "indexed": True})
+    sixth = field(api, "contact", "Sixth", "date")
+    api.bad("PUT", f"/custom_field/contact/{sixth['id']}/", "indexed", json={"indexed": True})
+    field(api, "lead", "On leads", "number", indexed=True)  # another kind of record has its own
+
+
+# --- the workspace's own OpenAPI document --------------------------------------------------------------------
+def test_the_workspace_openapi_document_types_its_own_fields(api: Api, other: Api) -> None:
+    seats = field(api, "lead", "Seats", "number")["id"]
+    tier = field(api, "contact", "Tier", "choices", choices=["gold", "silver"], accepts_multiple=True)["id"]
+    visit = api.create("custom_activity_type", name="Visit", fields=[{"name": "rating", "type": "number"}])
+    secret = field(other, "lead", "Secret", "text")["id"]
+
+    doc = api.ok("GET", "/me/openapi.json")
+    schemas = doc["components"]["schemas"]
+    for name in ("LeadRead", "LeadCreate", "LeadUpdate"):
+        assert schemas[name]["properties"][f"custom.{seats}"]["type"] == "number", name
+        assert schemas[name]["properties"]["custom"]["properties"]["Seats"]["type"] == "number"
+    assert schemas["ContactRead"]["properties"][f"custom.{tier}"]["items"]["enum"] == ["gold", "silver"]
+    assert schemas["CustomRead"]["properties"]["fields"]["properties"]["rating"]["type"] == "number"
+    assert visit["id"] in schemas["CustomCreate"]["properties"]["fields"]["properties"]["rating"]["description"]
+    params = {p["name"]: p for p in doc["paths"]["/api/v1/lead/"]["get"]["parameters"]}
+    assert params[f"custom.{seats}__gte"]["schema"]["type"] == "number"
+    assert params[f"custom.{seats}__is_set"]["schema"]["type"] == "boolean"
+    assert f"custom.{tier}" in {p["name"] for p in doc["paths"]["/api/v1/contact/"]["get"]["parameters"]}
+    assert secret not in str(doc)  # another workspace's fields stay there
+    assert secret in str(other.ok("GET", "/me/openapi.json")) and seats not in str(other.ok("GET", "/me/openapi.json"))
+    # The public document stays one for every workspace, and this one needs a key.
+    assert seats not in str(api.ok("GET", "/openapi.json"))
+    assert httpx.get(f"{api.server_url}/api/v1/me/openapi.json").status_code == 401

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from geniziz.custom.models import EMPTY_JSON
+from geniziz.custom.models import EMPTY_JSON, CustomField
 from geniziz.db import Base, IdString, Json, Record
 
 
@@ -78,5 +78,7 @@ class CustomActivityType(Record, Base):
 
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
-    # [{"name", "label", "type", "required", "choices", "description"}]
-    fields: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    # Its fields are custom fields (object_type "custom_activity"), like a custom object type's; a custom
+    # activity's values live in its `custom` column by field ID and read by name as `fields`.
+    fields: Mapped[list[CustomField]] = relationship(
+        CustomField, order_by=CustomField.id, lazy="raise", viewonly=True)

@@ -14,7 +14,10 @@ from geniziz.activities import (
 )
 from geniziz.activities import schemas as s
 from geniziz.api.resource import Resource, register
-from geniziz.custom.records import CustomizedResource
+from geniziz.api.context import Ctx
+from geniziz.custom.models import CustomField
+from geniziz.custom.records import _FIELDS, CustomizedResource
+from geniziz.custom.values import fields_of
 
 READ_ONLY = frozenset({"list", "get"})
 
@@ -66,6 +69,39 @@ class CustomizedActivityResource(CustomizedResource, ActivityResource):
                   schema: type[BaseModel] | None = None) -> dict[str, Any]:
         return self.serialize_all([obj], fields, schema)[0]
 
+    async def custom_fields_for_list(self, ctx: Ctx, query: BaseModel) -> list[CustomField]:
+        # Custom activities of one type also filter on that type's fields: custom.<field ID or name>.
+        own = await super().custom_fields_for_list(ctx, query)
+        type_id = getattr(query, "custom_activity_type_id", None)
+        return [*own, *await service.type_fields(ctx, type_id)] if type_id else own
+
+    async def describe_custom(self, ctx: Ctx) -> dict[str, Any]:
+        described = await super().describe_custom(ctx)
+        if self.name == "activity/custom":  # what an agent writes in `fields`, per custom activity type
+            by_type: dict[str, list[str]] = {}
+            for f in await fields_of(ctx, "custom_activity"):
+                kind = f.type + (f" [{'|'.join(f.choices)}]" if f.choices else "")
+                by_type.setdefault(f.custom_activity_type_id, []).append(
+                    f"fields.{f.name}: {kind}{' (required)' if f.required else ''}")
+            described["fields_by_custom_activity_type"] = by_type or "(no custom activity types in this workspace)"
+        return described
+
+    async def _definitions(self, ctx: Ctx) -> dict[str, list[CustomField]]:
+        return {**await super()._definitions(ctx), "custom_activity": await fields_of(ctx, "custom_activity")}
+
+    def show_values(self, objs: list[Any], rows: list[dict[str, Any]], fields: set[str] | None) -> list[dict[str, Any]]:
+        """Custom activities show their type's values by field name as `fields` (stored in `custom` by ID)."""
+        if fields is None or "fields" in fields:
+            by_type: dict[str, list[CustomField]] = {}
+            for field in (_FIELDS.get() or {}).get("custom_activity") or ():
+                by_type.setdefault(field.custom_activity_type_id, []).append(field)
+            for obj, row in zip(objs, rows, strict=True):
+                if obj.type == "custom":
+                    stored = obj.custom or {}
+                    row["fields"] = {f.name: stored[f.id] for f in by_type.get(obj.custom_activity_type_id, ())
+                                     if f.id in stored}
+        return super().show_values(objs, rows, fields)
+
 
 def _typed(name: str, title: str, svc: service.ActivityService, read: type[s.ActivityRead],
            create: type[s.WriteModel] | None = None, update: type[BaseModel] | None = None,
@@ -97,7 +133,8 @@ meeting = _typed("meeting", "Meeting activity", service.MeetingService(), s.Meet
 channel_message = _typed("channel_message", "Channel message activity", service.ActivityService("channel_message"),
                          s.ChannelMessageRead, s.ChannelMessageCreate, s.ChannelMessageUpdate, s.MessageFilters)
 custom = _typed("custom", "Custom activity", service.CustomService(), s.CustomRead, s.CustomCreate, s.CustomUpdate,
-                s.CustomFilters, description="Activities of a custom activity type; fields are checked against it.")
+                s.CustomFilters, description="Activities of a custom activity type; `fields` (values by field name) are checked "
+                            "against the type's fields, which are custom fields.")
 
 emailthread = register(ActivityResource(
     name="activity/emailthread", title="Emailthread activity", service=service.EmailThreadService(),
@@ -124,4 +161,7 @@ custom_activity_type = register(Resource(
     name="custom_activity_type", title="Custom activity type", service=service.CustomActivityTypeService(),
     read_schema=s.CustomActivityTypeRead, create_schema=s.CustomActivityTypeCreate,
     update_schema=s.CustomActivityTypeUpdate,
-    description="Types of custom activities and their fields. A type that has activities cannot be deleted."))
+    description="Types of custom activities and their fields (custom fields, each with its cf_ ID). Sending "
+                "`fields` again keeps the fields of the names sent (a type change converts their values or is "
+                "refused), deletes the others with their values and adds the new ones. A type that has "
+                "activities cannot be deleted."))

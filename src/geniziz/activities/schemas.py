@@ -314,7 +314,7 @@ class CustomCreate(ActivityWrite):
 
 class CustomRead(ActivityRead):
     custom_activity_type_id: str | None = None
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = Field({}, description="Values by field name (the type's custom fields).")
 
 
 class CustomFilters(ActivityFilters):
@@ -395,6 +395,9 @@ class EmailThreadFilters(WriteModel):
 
 # --- custom activity types ------------------------------------------------------------------------
 class CustomFieldDef(WriteModel):
+    id: str | None = Field(None, description=(
+        "An existing field of the type (its cf_ ID, as read): keeps that field and its values, even under a new "
+        "name. Without it, a definition keeps the field of the same name, if any."))
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] = Field(
         description="The key in a custom activity's fields.")
     label: Annotated[str, Field(max_length=200)] | None = None
@@ -406,12 +409,18 @@ class CustomFieldDef(WriteModel):
 
 
 class CustomFieldOut(ReadModel):
+    id: str = Field(description="The custom field's ID: lists filter on it as custom.<field ID>.")
     name: str
     label: str | None = None
     description: str | None = None
     type: str
     required: bool = False
     choices: list[str] | None = None
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _no_choices(cls, value: Any) -> Any:
+        return value or None  # a field of another type than choices has none (stored as [])
 
 
 class CustomActivityTypeCreate(WriteModel):

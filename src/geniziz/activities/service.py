@@ -9,10 +9,9 @@ from event handlers inside the transaction of the change that causes them.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -25,10 +24,10 @@ from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found
 from geniziz.api.resource import CrudService, Ref
 from geniziz.identity.refs import MemberRef
-from geniziz.api.schemas import InputTimestamp
 from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact
 from geniziz.custom.records import CustomValues
+from geniziz.custom.values import fields_of, merge
 from geniziz.db import looks_like_id, new_id, utcnow
 from geniziz.leads.models import Lead
 
@@ -305,83 +304,52 @@ class MeetingService(ActivityService):
 
 
 class CustomService(ActivityService):
+    """Activities of a custom activity type. The type's fields are custom fields (geniziz.custom, object type
+    ``custom_activity``): values are checked and stored by the same machinery as every other custom value,
+    in the activity's ``custom`` column by field ID, and read and written here by field name as ``fields``."""
+
     activity_type = "custom"
     refs = {**ActivityService.refs, "custom_activity_type_id": Ref(CustomActivityType, "custom activity type")}
 
-    async def prepare(self, ctx: Ctx, obj: Activity, data: dict[str, Any], *, creating: bool) -> None:
-        type_id = current(obj, data, "custom_activity_type_id")
-        if "fields" not in data and "custom_activity_type_id" not in data:
-            return
-        values = {} if creating else dict((obj.data or {}).get("fields") or {})
-        values.update(data.get("fields") or {})
-        values = {name: value for name, value in values.items() if value is not None}  # null removes one
-        activity_type = await ctx.session.get(CustomActivityType, type_id)
-        data["fields"] = await check_custom_fields(ctx, activity_type, values)  # type: ignore[arg-type]
+    async def custom_fields(self, ctx: Ctx, obj: Activity) -> list[Any]:
+        # The workspace's activity fields and the type's own: a write of `custom` keeps the type's values.
+        return [*await fields_of(ctx, "activity"), *await type_fields(ctx, obj.custom_activity_type_id)]
+
+    async def apply(self, ctx: Ctx, obj: Activity, data: dict[str, Any], *, creating: bool) -> None:
+        sent = data.pop("fields", None)
+        type_id = data.get("custom_activity_type_id") or obj.custom_activity_type_id
+        if not creating and sent is None and type_id == obj.custom_activity_type_id:
+            return await super().apply(ctx, obj, data, creating=creating)
+        # The values by name after this write (null removes one), checked against the type (a type
+        # change checks them anew against the new type's fields).
+        old = [] if creating else await type_fields(ctx, obj.custom_activity_type_id)
+        named = {f.name: (obj.custom or {})[f.id] for f in old if f.id in (obj.custom or {})}
+        named.update(sent or {})
+        fields = await type_fields(ctx, type_id)
+        kind = await ctx.session.get(CustomActivityType, type_id)
+        values = await merge(ctx, fields, None, {k: v for k, v in named.items() if v is not None}, creating=True,
+                             what=f"custom activity type {kind.name if kind else type_id!r}", prefix="fields.",
+                             exact_names=True)
+        await super().apply(ctx, obj, data, creating=creating)
+        own = {f.id for f in old}
+        obj.custom = {**{k: v for k, v in (obj.custom or {}).items() if k not in own}, **values}
 
 
-# --- custom fields ------------------------------------------------------------------------------------
-_TIMESTAMP = TypeAdapter(InputTimestamp)
-
-
-async def check_custom_fields(ctx: Ctx, activity_type: CustomActivityType, values: dict[str, Any]) -> dict[str, Any]:
-    """Values checked against the type's fields and normalized; a 400 names every bad one (fields.<name>)."""
-    definitions = {d["name"]: d for d in activity_type.fields or []}
-    errors = {f"fields.{name}": f"unknown field for custom activity type {activity_type.name!r}"
-              for name in values.keys() - definitions.keys()}
-    out: dict[str, Any] = {}
-    for name, definition in definitions.items():
-        value = values.get(name)
-        if value is None or value == "" or value == []:
-            if definition.get("required"):
-                errors[f"fields.{name}"] = "required"
-            continue
-        try:
-            out[name] = await _custom_value(ctx, definition, value)
-        except ValueError as exc:
-            errors[f"fields.{name}"] = str(exc)
-    if errors:
-        raise APIError(400, "Invalid custom fields: " + ", ".join(sorted(errors)), errors)
-    return out
-
-
-async def _custom_value(ctx: Ctx, definition: dict[str, Any], value: Any) -> Any:
-    kind = definition["type"]
-    if kind == "text":
-        if not isinstance(value, str) or len(value) > 20_000:
-            raise ValueError("must be text (at most 20000 characters)")
-        return value
-    if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= 1e15:  # NaN too
-            raise ValueError("must be a number between -1e15 and 1e15")
-        return value
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-    if kind == "date":
-        try:
-            return date.fromisoformat(value).isoformat()
-        except (TypeError, ValueError):
-            raise ValueError("must be a date (YYYY-MM-DD)") from None
-    if kind == "datetime":
-        try:
-            return _TIMESTAMP.validate_python(value, strict=False).isoformat()
-        except ValidationError:
-            raise ValueError("must be an ISO 8601 date and time") from None
-    if kind == "choices":
-        if value not in (definition.get("choices") or []):
-            raise ValueError(f"must be one of: {', '.join(definition.get('choices') or [])}")
-        return value
-    ref = MEMBER if kind == "user" else CONTACT
-    if not isinstance(value, str) or not await ref.exists(ctx, value):
-        raise ValueError(f"No {ref.label} with ID {value} in this workspace")
-    return value
+async def type_fields(ctx: Ctx, type_id: str | None) -> list[Any]:
+    return await fields_of(ctx, "custom_activity", type_id) if type_id else []
 
 
 class CustomActivityTypeService(CrudService[CustomActivityType]):
+    """Custom activity types; their ``fields`` (a list of definitions, by name) are kept as custom fields:
+    a name sent again updates its field (a type change converts the stored values, or is refused saying
+    which do not convert), a name left out deletes its field and values, a new name adds one."""
+
     model = CustomActivityType
     prefix = "actt"
     label = "custom activity type"
+
+    def load_options(self) -> tuple[Any, ...]:
+        return (selectinload(CustomActivityType.fields),)
 
     async def apply(self, ctx: Ctx, obj: CustomActivityType, data: dict[str, Any], *, creating: bool) -> None:
         if data.get("name"):
@@ -392,28 +360,62 @@ class CustomActivityTypeService(CrudService[CustomActivityType]):
                 raise field_error("name", f"already the name of custom activity type {taken}")
         seen: set[str] = set()
         for i, definition in enumerate(data.get("fields") or []):
-            if definition["name"] in seen:
-                raise field_error(f"fields.{i}.name", f"{definition['name']!r} is used twice")
-            seen.add(definition["name"])
+            if definition["name"].lower() in seen:
+                raise field_error(f"fields.{i}.name", f"{definition['name']!r} is used twice (in any case)")
+            seen.add(definition["name"].lower())
             if (definition["type"] == "choices") != bool(definition.get("choices")):
                 raise field_error(f"fields.{i}.choices", "required for type choices, and only for it")
-        await super().apply(ctx, obj, data, creating=creating)
+        await super().apply(ctx, obj, {k: v for k, v in data.items() if k != "fields"}, creating=creating)
 
-    # The check above answers a repeat; the unique index on (workspace, lower(name)) answers a race,
+    async def _sync_fields(self, ctx: Ctx, obj: CustomActivityType, definitions: list[dict[str, Any]]) -> None:
+        from geniziz.custom.service import CustomFieldService  # geniziz.custom imports this module
+
+        service = CustomFieldService("custom_activity")
+        existing = {f.id: f for f in await type_fields(ctx, obj.id)}
+        by_name = {f.name_key: f.id for f in existing.values()}
+        claimed = [definition["id"] for definition in definitions if definition.get("id")]
+        for i, definition in enumerate(definitions):
+            if definition.get("id") and definition["id"] not in existing:
+                raise field_error(f"fields.{i}.id", "not a field of this custom activity type")
+            if definition.get("id") and claimed.count(definition["id"]) > 1:
+                raise field_error(f"fields.{i}.id", "used twice")
+        kept = [definition.get("id") or (None if by_name.get(definition["name"].lower()) in claimed
+                                         else by_name.get(definition["name"].lower())) for definition in definitions]
+        for field_id in existing.keys() - set(kept):  # first, so that a new field may take a freed name
+            await service.delete(ctx, field_id)
+        for i, (definition, field_id) in enumerate(zip(definitions, kept, strict=True)):
+            body = {"name": definition["name"], "type": definition["type"], "label": definition.get("label"),
+                    "description": definition.get("description"), "required": definition.get("required", False),
+                    "choices": definition.get("choices")}
+            try:
+                if field_id is not None:
+                    await service.update(ctx, field_id, body)
+                else:
+                    await service.create(ctx, {**body, "custom_activity_type_id": obj.id})
+            except APIError as exc:  # name the definition: fields.<i>.type
+                exc.field_errors = {f"fields.{i}.{key}": why for key, why in exc.field_errors.items()}
+                raise
+
+    # The check in apply answers a repeat; the unique index on (workspace, lower(name)) answers a race,
     # in a savepoint so the loser gets the same 400.
     async def create(self, ctx: Ctx, data: dict[str, Any]) -> CustomActivityType:
         try:
             async with ctx.session.begin_nested():
-                return await super().create(ctx, data)
+                obj = await super().create(ctx, data)
         except IntegrityError:
             raise field_error("name", "already the name of another custom activity type") from None
+        await self._sync_fields(ctx, obj, data.get("fields") or [])
+        return obj
 
     async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> CustomActivityType:
         try:
             async with ctx.session.begin_nested():
-                return await super().update(ctx, record_id, data)
+                obj = await super().update(ctx, record_id, data)
         except IntegrityError:
             raise field_error("name", "already the name of another custom activity type") from None
+        if data.get("fields") is not None:
+            await self._sync_fields(ctx, obj, data["fields"])
+        return obj
 
     async def before_delete(self, ctx: Ctx, obj: CustomActivityType) -> None:
         count = await ctx.session.scalar(select(func.count()).select_from(Activity).where(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geniziz.db import Base, IdString, Json, Record
@@ -46,10 +46,13 @@ class CustomField(Record, Base):
         Index("ix_custom_field_org_object", "organization_id", "object_type", "id"),
     )
 
-    object_type: Mapped[str] = mapped_column(String(40))  # lead, contact, opportunity, activity, custom_object
+    # lead, contact, opportunity, activity, custom_object, custom_activity (a custom activity type's own)
+    object_type: Mapped[str] = mapped_column(String(40))
     custom_object_type_id: Mapped[str | None] = mapped_column(
         IdString, ForeignKey("custom_object_type.id", ondelete="CASCADE"), index=True)
-    scope: Mapped[str] = mapped_column(String(40))  # object_type, or the custom object type's ID
+    custom_activity_type_id: Mapped[str | None] = mapped_column(
+        IdString, ForeignKey("custom_activity_type.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(40))  # object_type, or the custom object/activity type's ID
     name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str] = mapped_column(String(200))  # lower-cased name: what uniqueness compares
     type: Mapped[str] = mapped_column(String(20))
@@ -57,6 +60,9 @@ class CustomField(Record, Base):
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     choices: Mapped[list[str]] = mapped_column(Json, default=list)
     description: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(String(200))  # custom activity types' fields: a display name
+    # Number, date and datetime fields: an expression index serves range filters (values.index_sql).
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CustomObject(Record, Base):

@@ -2,8 +2,8 @@
 
 Fields belong to a workspace, so a value keyed by one of the source's field IDs would mean nothing in
 the target. On ``lead.moving`` (before anything changes workspace) each value is re-keyed to the
-target's field of the same name, type and multiplicity on the same kind of record (for a custom object,
-on its type, which the move has already matched by name); a value the target field could not hold
+target's field of the same name, type and multiplicity on the same kind of record (for a custom object
+or a custom activity, on its type, which the move has already matched by name); a value the target field could not hold
 (a choice it lacks, a user who is not its member, a contact that does not come along) or whose field
 has no namesake there is cleared, and counted in the move's answer.
 """
@@ -28,7 +28,11 @@ async def rekey_custom_values(ctx: Any, move: Any) -> None:
     rows: dict[Any, list[tuple[str, dict[str, Any], str | None]]] = {}
     for table in tables:
         model = entity(table)
+        # A custom object's fields are its type's, a custom activity's its activity type's (both remapped
+        # to the target's namesake type already).
         scope_column = getattr(model, "custom_object_type_id", None)
+        if scope_column is None:
+            scope_column = getattr(model, "custom_activity_type_id", None)
         for chunk in chunks(move.records[table]):
             query = select(model.id, model.custom, scope_column if scope_column is not None else model.id)
             rows.setdefault(table, []).extend(
@@ -66,8 +70,8 @@ async def rekey_custom_values(ctx: Any, move: Any) -> None:
             moved = {}
             for field_id, value in custom.items():
                 field = mine.get(field_id)
-                target = field and theirs.get((type_scope or field.scope if field.object_type == "custom_object"
-                                               else field.scope, field.name_key))
+                scoped = field and field.object_type in ("custom_object", "custom_activity")
+                target = field and theirs.get((type_scope if scoped else field.scope, field.name_key))
                 if (field and target and (target.type, target.accepts_multiple) == (field.type, field.accepts_multiple)
                         and keeps(field, target, value)):
                     moved[target.id] = value

@@ -14,6 +14,7 @@ from geniziz.activities.service import ActivityService
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
 from geniziz.api.resource import Resource, register
+from geniziz.custom import jobs  # noqa: F401 - indexed fields' indexes, built by the worker
 from geniziz.custom import moves  # noqa: F401 - custom values re-keyed when a lead moves
 from geniziz.custom import schemas as s
 from geniziz.custom import service

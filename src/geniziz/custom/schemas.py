@@ -23,6 +23,10 @@ class CustomFieldCreate(WriteModel):
     choices: Annotated[list[Choice], Field(max_length=500)] | None = Field(
         None, description="The allowed values: required for type choices, and only for it.")
     description: Annotated[str, Field(max_length=5000)] | None = None
+    indexed: bool = Field(False, description=(
+        "Number, date and datetime fields: keep an index of the values so that range filters "
+        "(custom.<field>__gte, ...) stay fast on many records; built in the background (a custom.field_index "
+        "job), at the cost of one index entry per record holding a value."))
 
 
 class CustomObjectFieldCreate(CustomFieldCreate):
@@ -46,6 +50,7 @@ class CustomFieldRead(ReadModel):
     required: bool
     choices: list[str] | None
     description: str | None
+    indexed: bool
     custom_object_type_id: str | None = None
     values_converted: int | None = Field(None, description=(
         "After an update that changed the type or accepts_multiple: how many records' values were converted."))

@@ -25,14 +25,17 @@ from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact
 from geniziz.custom.models import CustomField, CustomObject, CustomObjectType
 from geniziz.custom.records import CustomValues
-from geniziz.custom.values import MULTIPLE_TYPES, PREFIX, dialect_of, fields_of, is_set, json_path, scalar
+from geniziz.custom.jobs import enqueue_index_sync
+from geniziz.custom.values import (MULTIPLE_TYPES, PREFIX, RANGE_TYPES, dialect_of, fields_of, is_set, json_path,
+                                   scalar)
 from geniziz.leads.models import Lead
 from geniziz.opportunities.models import Opportunity
 
 # The records each object type's values live on.
 RECORDS: dict[str, type[Any]] = {"lead": Lead, "contact": Contact, "opportunity": Opportunity,
-                                  "activity": Activity, "custom_object": CustomObject}
+                                  "activity": Activity, "custom_object": CustomObject, "custom_activity": Activity}
 EXAMPLES = 3
+MAX_INDEXED = 5  # indexed fields per workspace and kind of record (see CustomFieldService._index_budget)
 
 
 # --- custom fields ------------------------------------------------------------------------------------------
@@ -52,16 +55,17 @@ class CustomFieldService(CrudService[CustomField]):
     async def apply(self, ctx: Ctx, obj: CustomField, data: dict[str, Any], *, creating: bool) -> None:
         if creating:
             obj.object_type = self.object_type
-            obj.scope = data.get("custom_object_type_id") or self.object_type
+            obj.scope = data.get("custom_object_type_id") or data.get("custom_activity_type_id") or self.object_type
             before = None
         else:
-            before = {"type": obj.type, "accepts_multiple": obj.accepts_multiple, "choices": list(obj.choices or [])}
+            before = {"type": obj.type, "accepts_multiple": obj.accepts_multiple, "choices": list(obj.choices or []),
+                      "indexed": obj.indexed}
         if "choices" in data and data["choices"] is not None:
             data["choices"] = list(dict.fromkeys(data["choices"]))
         if data.get("name"):
             data["name_key"] = data["name"].lower()
             await self._unique_name(ctx, obj, data["name_key"])
-        for name in ("accepts_multiple", "required"):
+        for name in ("accepts_multiple", "required", "indexed"):
             if name in data and data[name] is None:
                 data[name] = False
         await super().apply(ctx, obj, data, creating=creating)
@@ -71,8 +75,27 @@ class CustomFieldService(CrudService[CustomField]):
             raise field_error("choices", "required for type choices, and only for it")
         if obj.accepts_multiple and obj.type not in MULTIPLE_TYPES:
             raise field_error("accepts_multiple", "only choices, user and contact fields take several values")
+        if obj.indexed and obj.type not in RANGE_TYPES:
+            raise field_error("indexed", "only number, date and datetime fields are indexed (for range filters); "
+                                         "send indexed: false with a change to another type")
+        if obj.indexed and (before is None or not before["indexed"]):
+            await self._index_budget(ctx, obj)
         if before is not None:
             await self._convert(ctx, obj, before)
+        index_changes = obj.indexed if before is None else (
+            (obj.indexed or before["indexed"]) and (obj.indexed, obj.type) != (before["indexed"], before["type"]))
+        if index_changes:  # in this transaction: the job runs once the field's change is committed
+            await enqueue_index_sync(ctx, obj)
+
+    @staticmethod
+    async def _index_budget(ctx: Ctx, obj: CustomField) -> None:
+        """Each index is on the table every workspace shares, and every write of it checks each index's
+        predicate: a workspace gets a few per kind of record, for the fields lists filter by range."""
+        taken = await ctx.session.scalar(select(func.count()).select_from(CustomField).where(
+            CustomField.object_type == obj.object_type, CustomField.indexed.is_(True), CustomField.id != obj.id))
+        if taken >= MAX_INDEXED:
+            raise field_error("indexed", f"at most {MAX_INDEXED} indexed fields per kind of record; "
+                                         "unmark one (indexed: false) first")
 
     async def _unique_name(self, ctx: Ctx, obj: CustomField, name_key: str) -> None:
         scope = obj.scope
@@ -104,6 +127,8 @@ class CustomFieldService(CrudService[CustomField]):
         query = select(model.id, model.custom).where(is_set(dialect, model.custom, field.id))
         if field.custom_object_type_id:
             query = query.where(CustomObject.custom_object_type_id == field.custom_object_type_id)
+        if field.custom_activity_type_id:
+            query = query.where(Activity.custom_activity_type_id == field.custom_activity_type_id)
         return query.with_for_update().order_by(model.id)
 
     async def _convert(self, ctx: Ctx, field: CustomField, before: dict[str, Any]) -> None:
@@ -140,6 +165,8 @@ class CustomFieldService(CrudService[CustomField]):
                    else func.json_remove(model.custom, json_path(obj.id)))
         await ctx.session.execute(update(model).where(is_set(dialect, model.custom, obj.id))
                                   .values(custom=removed).execution_options(synchronize_session=False))
+        if obj.indexed:
+            await enqueue_index_sync(ctx, obj)  # drops its index once the field is gone
 
 
 def convert(field: CustomField, old_type: str, value: Any) -> Any:

@@ -16,14 +16,16 @@ An unset value is an absent key (never null), so "is set" is "has the key".
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, not_, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
+from sqlalchemy import (ColumnElement, Numeric, String, case, cast, column, exists, func, literal, literal_column,
+                        not_, select, type_coerce)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError
@@ -43,6 +45,7 @@ MAX_ITEMS = 100
 PREFIX = "custom."
 
 _TIMESTAMP = TypeAdapter(InputTimestamp)
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z)?")
 _REFS = {"user": MemberRef(), "contact": Ref(Contact, "contact")}
 
 
@@ -79,8 +82,8 @@ def scalar(field: CustomField, value: Any) -> Any:
             raise ValueError("must be an http(s) URL")
         return check_web_url(value)
     if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-                or abs(value) > 1e15:
+        # `not abs <= 1e15` also refuses NaN and infinities, and compares a huge int without overflowing
+        if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= 1e15:
             raise ValueError("must be a number between -1e15 and 1e15")
         return value
     if kind == "boolean":
@@ -129,28 +132,32 @@ async def canonical(ctx: Ctx, field: CustomField, value: Any) -> Any:
 
 
 async def merge(ctx: Ctx, fields: list[CustomField], stored: dict[str, Any] | None, sent: dict[str, Any],
-                *, creating: bool, what: str) -> dict[str, Any]:
+                *, creating: bool, what: str, prefix: str = PREFIX, exact_names: bool = False) -> dict[str, Any]:
     """The record's values after a write of ``sent`` ({field ID or name: value}; empty or null unsets).
 
     A 400 names every bad key as ``custom.<key>``: unknown fields, bad values, required fields left empty.
+    Custom activities write by exact name (``exact_names``) under ``fields`` (``prefix="fields."``), and
+    their errors name ``fields.<name>``.
     """
     by_id = {field.id: field for field in fields}
+    by_name = {field.name: field for field in fields}
     values = {key: value for key, value in (stored or {}).items() if key in by_id}
     errors: dict[str, str] = {}
     for key, value in sent.items():
-        field = by_id.get(key) or find(fields, key)
+        field = by_id.get(key) or (by_name.get(key) if exact_names else find(fields, key))
         if field is None:
-            errors[PREFIX + key] = f"no such custom field on {what}"
+            errors[prefix + key] = f"no such custom field on {what}"
         elif is_empty(value):
             values.pop(field.id, None)
         else:
             try:
                 values[field.id] = await canonical(ctx, field, value)
             except ValueError as exc:
-                errors[PREFIX + key] = str(exc)
+                errors[prefix + key] = str(exc)
     for field in fields:  # a required field must hold a value once the record exists
         if field.required and field.id not in values and (creating or field.id in (stored or {})):
-            errors.setdefault(PREFIX + field.id, f"required (custom field {field.name!r})")
+            key = field.name if exact_names else field.id
+            errors.setdefault(prefix + key, f"required (custom field {field.name!r})")
     if errors:
         raise APIError(400, "Invalid custom fields: " + ", ".join(sorted(errors)), errors)
     return values
@@ -220,7 +227,7 @@ def conditions(dialect: str, column: Any, fields: list[CustomField], params: dic
             elif op in RANGES:
                 if field.type not in RANGE_TYPES:
                     raise ValueError("ranges apply to number, date and datetime fields")
-                out.append(_compare(dialect, column, field.id, RANGES[op], _query_value(field, raw)))
+                out.append(_compare(dialect, column, field, RANGES[op], _query_value(field, raw)))
             elif op == "":
                 out.append(_equals(dialect, column, field, _query_value(field, raw)))
             else:
@@ -253,14 +260,70 @@ def _equals(dialect: str, column: Any, field: CustomField, value: Any) -> Column
     return func.json_extract(column, json_path(field.id)) == value
 
 
-def _compare(dialect: str, column: Any, field_id: str, op: str, value: Any) -> ColumnElement[bool]:
+def _compare(dialect: str, column: Any, field: CustomField, op: str, value: Any) -> ColumnElement[bool]:
+    return range_value(dialect, column, field).op(op)(_written(dialect, field, value))
+
+
+def _written(dialect: str, field: CustomField, value: Any) -> ColumnElement[Any]:
+    """A range's bound, written into the SQL rather than bound. A bound value lets PostgreSQL switch a
+    prepared statement (the driver prepares and reuses them) to a generic plan after five runs; not knowing
+    the value, that plan guesses that a third of the records match and walks them in page order instead of
+    using the field's index (100 ms instead of a few at 1,000,000 leads). The value is checked already (a
+    number, or a date or datetime in its canonical form), and checked again here, so writing it is safe."""
+    if field.type == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        number = literal_column(repr(value) if isinstance(value, float) else str(int(value)))
+        return cast(number, Numeric()) if dialect == "postgresql" else number
+    if not isinstance(value, str) or not _CANONICAL_TIME.fullmatch(value):
+        raise ValueError("must be a date or a date and time")
+    return literal_column(f"'{value}'")
+
+
+def range_value(dialect: str, column: Any, field: CustomField) -> ColumnElement[Any]:
+    """The value range filters compare: the field's value when it has the field's type (numbers as
+    numbers, dates and datetimes as their fixed-width text), else NULL, so a value of another type is
+    never a match and never a cast error. It is also what an indexed field's index holds (``index_sql``):
+    the planner uses an expression index only for the same expression, so the field ID and the type
+    names are written into the SQL, never bound (IDs are generated: ``looks_like_id``)."""
+    if not looks_like_id(field.id):
+        raise ValueError(f"not a field ID: {field.id!r}")
+    key = literal_column(f"'{field.id}'")
     if dialect == "postgresql":
-        # A jsonpath comparison never fails on a value of another type (it is just not a match).
-        test = cast(f"{json_path(field_id)} ? (@ {op} $v)", JSONPATH)
-        return func.jsonb_path_exists(type_coerce(column, JSONB), test, type_coerce({"v": value}, JSONB))
-    return and_(func.json_extract(column, json_path(field_id)).op(op)(value),
-                func.json_type(column, json_path(field_id)).in_(("integer", "real") if isinstance(value, int | float)
-                                                             else ("text",)))
+        doc = type_coerce(column, JSONB)
+        kind, wanted = func.jsonb_typeof(doc.op("->")(key)), "number" if field.type == "number" else "string"
+        text_value = doc.op("->>", return_type=String())(key)
+        value = cast(text_value, Numeric()) if field.type == "number" else text_value
+        return case((kind == literal_column(f"'{wanted}'"), value))
+    path = literal_column(f"'{json_path(field.id)}'")
+    kinds = "('integer', 'real')" if field.type == "number" else "('text')"
+    return case((func.json_type(column, path).op("IN")(literal_column(kinds)), func.json_extract(column, path)))
+
+
+def index_name(field: CustomField) -> str:
+    """Named by field and type: a change of type replaces the index (another expression)."""
+    return f"ix_custom_{field.id}_{field.type}"
+
+
+def index_sql(dialect: str, table: str, field: CustomField) -> str:
+    """CREATE INDEX for an indexed field: (organization_id, range_value) over the records that hold a
+    value of the field's type; concurrently on PostgreSQL (the caller runs it outside a transaction)."""
+    expression = range_value(dialect, column("custom"), field)
+    compiled = expression.compile(dialect=postgresql.dialect() if dialect == "postgresql" else sqlite.dialect(),
+                                  compile_kwargs={"literal_binds": True})
+    if dialect == "postgresql":  # partial: only the records holding a value (a range test implies it)
+        return (f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{index_name(field)}" ON "{table}" '
+                f"(organization_id, ({compiled})) WHERE ({compiled}) IS NOT NULL")
+    return f'CREATE INDEX IF NOT EXISTS "{index_name(field)}" ON "{table}" (organization_id, ({compiled}))'
+
+
+def statistics_sql(table: str, field: CustomField) -> str:
+    """PostgreSQL: statistics on the same expression. The planner ignores a partial index's statistics, so
+    without these it guesses that a third of the table matches any range and walks the records in page
+    order instead of using the index (93 ms rather than a few ms for a range 0.1% of 1,000,000 leads match)."""
+    compiled = range_value("postgresql", column("custom"), field).compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    return f'CREATE STATISTICS IF NOT EXISTS "{index_name(field)}" ON ({compiled}) FROM "{table}"'
 
 
 def dialect_of(ctx: Ctx) -> str:
