@@ -13,19 +13,20 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from geniziz.api.context import Ctx, read_ctx
+from geniziz.api.gateway import API_PREFIX
 from geniziz.api.resource import REGISTRY
+from geniziz.api.routing import QuickRouter
 from geniziz.custom.models import CustomField
 from geniziz.custom.records import CustomizedResource
 from geniziz.custom.values import PREFIX, RANGE_TYPES, RANGES
 
-router = APIRouter()
-API_PREFIX = "/api/v1"
+router = QuickRouter()
 
 
 def json_schema(field: CustomField) -> dict[str, Any]:

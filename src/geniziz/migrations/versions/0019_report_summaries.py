@@ -29,7 +29,7 @@ a later migration that rebuilds `activity` (batch ALTER) drops the triggers and 
 (`create_sqlite_triggers()` below).
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-11-26 19:45:00
 """
 from collections.abc import Sequence
@@ -40,7 +40,7 @@ from alembic import op
 import geniziz.db
 
 revision: str = '0019'
-down_revision: str | None = '0017'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
