@@ -554,10 +554,11 @@ class Importer:
         await ctx.session.flush()  # leads, then their contacts: no relationship tells the ORM that order
         ctx.session.add_all(new_contacts)
         await ctx.session.flush()
-        for lead in new_leads.values():
-            await leads.after_create(ctx, lead)  # lead.created, as a single create
-        for contact in new_contacts:
-            await events.emit(ctx, "contact.created", contact=contact)
+        # lead.created and contact.created, as single creates announce them (their `created` activities),
+        # for the batch at once: the handlers' queries and activities are one statement per batch.
+        with ctx.session.no_autoflush:
+            await events.emit_many(ctx, "lead.created", "lead", list(new_leads.values()))
+            await events.emit_many(ctx, "contact.created", "contact", new_contacts)
         for name, n in (("created_leads", len(new_leads)), ("created_contacts", len(new_contacts))):
             if n:
                 outcome.add(name, n)
