@@ -72,14 +72,15 @@ LOOKUPS = {
         "emails": text(f"""SELECT f.email, f.id, f.lead_id FROM {_PG_KEYS} (SELECT k.email, c.id, c.lead_id
             FROM contact_email_key k JOIN contact c ON c.id = k.contact_id
             WHERE k.organization_id = :org AND k.email = r.key) AS f ORDER BY f.id"""),
-        # The workspace is filtered after the range (OFFSET 0 keeps the planner from merging the two):
-        # given both, a planner without statistics yet picks the workspace's index, a scan per domain.
+        # Leads: the workspace is filtered after the index probe (OFFSET 0 keeps the planner from merging
+        # the two). Given both conditions, a planner without statistics yet (a table an import is filling)
+        # picked a workspace index instead, and read the whole workspace once per key or per batch.
         "sites": text(f"""SELECT f.id, f.url FROM {_PG_KEYS} (SELECT lead.id, lead.url, lead.organization_id
             FROM lead WHERE ({SITE_SQL}) COLLATE "C" >= r.key AND ({SITE_SQL}) COLLATE "C" < r.key || :last
             OFFSET 0) AS f WHERE f.organization_id = :org ORDER BY f.id"""),
-        "names": text(f"""SELECT f.id, f.name FROM {_PG_KEYS} (SELECT lead.id, lead.name FROM lead
-            WHERE lead.organization_id = :org AND lower(lead.name) = r.key AND lead.created_by = :user
-            AND lead.date_created >= :since) AS f ORDER BY f.id"""),
+        "names": text(f"""SELECT f.id, f.name FROM {_PG_KEYS} (SELECT lead.id, lead.name, lead.organization_id,
+            lead.created_by, lead.date_created FROM lead WHERE lower(lead.name) = r.key OFFSET 0) AS f
+            WHERE f.organization_id = :org AND f.created_by = :user AND f.date_created >= :since ORDER BY f.id"""),
     },
     # SQLite keeps no statistics (the app never runs ANALYZE): the keys are the outer loop (CROSS JOIN) and
     # the index is named, else it may walk the workspace by ix_lead_org_id once per key.
@@ -90,7 +91,7 @@ LOOKUPS = {
         "sites": text(f"""SELECT lead.id, lead.url FROM json_each(:keys) AS r CROSS JOIN lead INDEXED BY ix_lead_site
             WHERE lead.organization_id = :org AND ({SITE_SQL}) >= r.value AND ({SITE_SQL}) < r.value || :last
             ORDER BY lead.id"""),
-        "names": text("""SELECT lead.id, lead.name FROM json_each(:keys) AS r CROSS JOIN lead INDEXED BY ix_lead_org_lower_name
+        "names": text("""SELECT lead.id, lead.name FROM json_each(:keys) AS r CROSS JOIN lead INDEXED BY ix_lead_lower_name
             WHERE lead.organization_id = :org AND lower(lead.name) = r.value AND lead.created_by = :user
             AND lead.date_created >= :since ORDER BY lead.id"""),
     },

@@ -25,7 +25,7 @@ HAND_WRITTEN_INDEXES = {
     # 0016: trigram indexes for the contact filters and MCP's search (PostgreSQL)
     "ix_contact_email_keys_trgm", "ix_contact_phone_keys_trgm", "ix_contact_name_trgm", "ix_contact_urls_trgm",
     # 0021: import deduplication's look-ups (expression indexes)
-    "ix_lead_site", "ix_lead_org_lower_name",
+    "ix_lead_site", "ix_lead_lower_name",
 }
 # SQLite FTS5 tables (0016) and the shadow tables FTS5 keeps for them (<name>_data, _idx, _docsize, _config).
 HAND_WRITTEN_TABLES = {"lead_fts", "contact_fts", "contact_email_key"}  # 0021: kept by triggers on contact

@@ -14,12 +14,12 @@ seconds per thousand addresses), and a lead's domain is inside its URL. So:
   the contact (ON DELETE CASCADE). Indexed by (organization_id, email).
 - `ix_lead_site`: lead URLs without scheme and `www.`, lower-cased (SITE below), so the leads of a
   domain are one index range (`site >= 'acme.example' AND site < 'acme.example' || U+10FFFF`, then the
-  exact domain is checked in Python). On SQLite after organization_id; on PostgreSQL alone, in the "C"
-  collation (where such a range is bytewise): the query filters the workspace after the range, because
-  given both conditions, a planner without statistics yet on a table being filled by an import picks
-  the workspace's index and scans the whole workspace once per domain.
-- `ix_lead_org_lower_name`: (organization_id, lower(name)), for the import's own leads named alike on rows
-  of different chunks.
+  exact domain is checked in Python). On SQLite after organization_id (its queries name the index); on
+  PostgreSQL alone, in the "C" collation (where such a range is bytewise), and the query filters the
+  workspace after the probe: given both conditions, a planner without statistics yet on a table being
+  filled by an import picked a workspace index and read the whole workspace once per key.
+- `ix_lead_lower_name`: lower(name) (after organization_id on SQLite, alone on PostgreSQL, as above),
+  for the import's own leads named alike on rows of different chunks.
 
 All hand-written (env.py: HAND_WRITTEN_TABLES, HAND_WRITTEN_INDEXES). Caveat, as for 0016: on SQLite a
 later migration that rebuilds `contact` (batch ALTER) drops these triggers and must recreate them
@@ -87,12 +87,13 @@ def upgrade() -> None:
                    f"SELECT contact.id, contact.organization_id, value FROM contact, "
                    f"{_SQLITE_KEYS.format(row='contact')} WHERE value <> ''")
         op.execute(f"CREATE INDEX ix_lead_site ON lead (organization_id, ({SITE}))")
+        op.execute("CREATE INDEX ix_lead_lower_name ON lead (organization_id, lower(name))")
     else:
         op.execute("INSERT INTO contact_email_key (contact_id, organization_id, email) "
                    "SELECT contact.id, contact.organization_id, e FROM contact, "
                    "unnest(string_to_array(contact.email_keys, '|')) AS e WHERE e <> '' ON CONFLICT DO NOTHING")
         op.execute(f'CREATE INDEX ix_lead_site ON lead ((({SITE})) COLLATE "C")')
-    op.execute("CREATE INDEX ix_lead_org_lower_name ON lead (organization_id, lower(name))")
+        op.execute("CREATE INDEX ix_lead_lower_name ON lead (lower(name))")
     create_triggers()
 
 
@@ -104,6 +105,6 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS contact_email_key_insert ON contact")
         op.execute("DROP TRIGGER IF EXISTS contact_email_key_update ON contact")
         op.execute("DROP FUNCTION IF EXISTS contact_email_key_sync()")
-    op.execute("DROP INDEX IF EXISTS ix_lead_org_lower_name")
+    op.execute("DROP INDEX IF EXISTS ix_lead_lower_name")
     op.execute("DROP INDEX IF EXISTS ix_lead_site")
     op.execute("DROP TABLE IF EXISTS contact_email_key")
