@@ -128,6 +128,36 @@ def test_duplicates_are_updated_or_skipped_as_asked(api: Api) -> None:
     assert len(leads_named(api, f"Known {tag}")) == 2
 
 
+def test_duplicates_across_batches_and_of_the_workspace_are_found_in_the_database(api: Api) -> None:
+    """Deduplication reads the database for each batch of 1,000 rows: a company's rows in different batches
+    (by name, or by domain however the URL is written) go on one lead, and existing records are found by
+    any of a contact's addresses and by the domain of a lead's URL with a path."""
+    tag = secrets.token_hex(3)
+    kim = make_contact(api, name="Kim", emails=[{"email": f"kim@known-{tag}.example"}])
+    api.ok("PUT", f"/contact/{kim['id']}/", json={"emails": [{"email": f"kim@known-{tag}.example"},  # by trigger
+                                                             {"email": f"second@known-{tag}.example"}]})
+    shop = make_lead(api, name=f"Shop {tag}", url=f"https://www.Shop-{tag}.example/about")
+    rows = [["Company", "Website", "Name", "Email", "Title", "Industry"],
+            [f"Far Co {tag}", "", "Ann", f"ann@far-{tag}.example", "", ""],
+            [f"Site {tag}", f"site-{tag}.example", "Cy", f"cy@site-{tag}.example", "", ""]]
+    rows += [[f"F{i} {tag}", "", "", "", "", ""] for i in range(1498)]
+    rows += [[f"Other {tag}", f"http://www.SITE-{tag}.example/x", "Di", f"di@site-{tag}.example", "", ""],  # batch 2
+             [f"Anything {tag}", "", "Kim", f"Second@known-{tag}.example", "CFO", ""],
+             [f"Shop Name {tag}", f"shop-{tag}.example", "", "", "", "Retail"]]
+    rows += [[f"G{i} {tag}", "", "", "", "", ""] for i in range(547)]
+    rows += [[f"FAR CO {tag}", "", "Bo", f"bo@far-{tag}.example", "", ""]]  # batch 3
+    done = run_import(api, to_csv(rows))
+    assert done["total_rows"] == 2051 and done["failed_rows"] == 0, done
+    assert done["counts"] == {"created_leads": 2 + 1498 + 547, "created_contacts": 4, "updated_contacts": 1,
+                              "updated_leads": 1}, done
+    [far] = leads_named(api, f"Far Co {tag}")
+    assert sorted(c["name"] for c in far["contacts"]) == ["Ann", "Bo"] and leads_named(api, f"FAR CO {tag}") == []
+    [site] = leads_named(api, f"Site {tag}")
+    assert sorted(c["name"] for c in site["contacts"]) == ["Cy", "Di"] and leads_named(api, f"Other {tag}") == []
+    assert api.ok("GET", f"/contact/{kim['id']}/")["title"] == "CFO"
+    assert api.ok("GET", f"/lead/{shop['id']}/")["industry"] == "Retail" and leads_named(api, f"Shop Name {tag}") == []
+
+
 def test_a_dry_run_reports_what_would_happen_and_changes_nothing(api: Api) -> None:
     tag = secrets.token_hex(3)
     before = api.ok("GET", "/lead/", params={"_limit": 200})["data"]

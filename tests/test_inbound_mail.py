@@ -6,7 +6,10 @@ tests/inbound_events.py, which notes each one on the lead)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -316,3 +319,22 @@ def test_auto_reply_headers() -> None:
         assert parse(make_email(sender=CLIENT, to="me@x.example", **{header: value})).kind == "auto_reply", header
     delivered = make_bounce(original_message_id="<a@b>", recipient=CLIENT, action="delivered", status="2.0.0")
     assert parse(delivered).kind != "bounce", "a report of success is no bounce"
+
+
+def test_mail_kept_as_unmatched_joins_contacts_created_by_an_import(box: Mailbox, inbound_server: Server,
+                                                                   tmp_path: Any) -> None:
+    """An import announces its contacts for a whole batch at once (events.emit_many): the look-up of unmatched
+    mail is then one query for the batch, and finds it as a single create would."""
+    box.imap.deliver(make_email(sender="buyer@imported.example", to=box.address, subject="Quote?"))
+    box.sync(unmatched=1)
+    source = tmp_path / "people.csv"
+    source.write_text("Company,Name,Email\nImported,Ann,ann@imported.example\nImported,Bea,Buyer@Imported.example\n")
+    result = subprocess.run([sys.executable, "-m", "geniziz.cli", "import", str(source), "--workspace",
+                             box.api.org_id], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "GENIZIZ_DATABASE_URL": inbound_server.database_url})
+    assert result.returncode == 0, result.stderr
+    [lead] = [x for x in box.api.ok("GET", "/lead/", params={"query": "Imported"})["data"] if x["name"] == "Imported"]
+    bea = next(c for c in lead["contacts"] if c["name"] == "Bea")
+    [kept] = box.api.ok("GET", "/activity/email/", params={"lead_id": lead["id"]})["data"]
+    assert (kept["subject"], kept["contact_id"]) == ("Quote?", bea["id"])
+    assert box.state()["outcomes"]["unmatched"] == 0

@@ -29,3 +29,16 @@ def on(event: str) -> Callable[[Handler], Handler]:
 async def emit(ctx: Ctx, event: str, **payload: Any) -> None:
     for handler in _handlers.get(event, ()):
         await handler(ctx, **payload)
+
+
+async def emit_many(ctx: Ctx, event: str, name: str, items: list[Any]) -> None:
+    """The event for each of many items (an import's batch), as ``emit`` would announce them one by one.
+    A handler with a ``many`` attribute takes the whole list at once (one query for the batch rather than
+    one per item); the others are called per item."""
+    for handler in _handlers.get(event, ()):
+        many = getattr(handler, "many", None)
+        if many is not None:
+            await many(ctx, items)
+        else:
+            for item in items:
+                await handler(ctx, **{name: item})

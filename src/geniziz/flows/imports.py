@@ -14,7 +14,8 @@ POST /contact/ (so the same rules and messages), then:
   so a crashed job resumes after the last batch committed and no row is imported twice.
 A dry run does all of it in savepoints it rolls back, and reports what would have happened.
 Created records go through the services' own ``new``/``apply`` and emit the same events as a single
-create (their ``created`` activity says ``import``).
+create (their ``created`` activity says ``import``), announced for the whole batch at once
+(``events.emit_many``: a handler with a batch form queries once per batch, not once per record).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from geniziz import events
@@ -39,7 +41,7 @@ from geniziz.api.resource import CrudService
 from geniziz.contacts.models import Contact
 from geniziz.contacts.schemas import ContactCreate
 from geniziz.contacts.service import ContactService
-from geniziz.db import new_id, utcnow
+from geniziz.db import UTCDateTime, new_id, utcnow
 from geniziz.identity.models import Membership
 from geniziz.leads.models import Lead
 from geniziz.leads.schemas import LeadCreate
@@ -50,7 +52,53 @@ from geniziz.worker.registry import enqueue
 from geniziz.statuses.models import Status
 
 CHUNK_ROWS = 1000  # rows per stored chunk and per committed batch
+LOOKUP_KEYS = 500  # keys per deduplication query
 MAX_COLUMNS = 200
+
+# Deduplication's look-ups, by index: a contact's addresses (`contact_key`, migration 0020, kept by triggers
+# on contact), and (migration 0021) a lead's site (its URL without scheme and "www.", lower-cased: the text of the
+# index's expression, which SQLite uses only for the same expression; compared bytewise, "C" on PostgreSQL)
+# and a lead's lower-cased name. The keys come as a JSON array joined to the table, one index probe per key
+# (LATERAL on PostgreSQL). SQL of our own: scoped by hand (organization_id = :org).
+SITE_SQL = ("CASE WHEN lower(url) LIKE 'https://www.%' THEN substr(lower(url), 13) "
+            "WHEN lower(url) LIKE 'http://www.%' THEN substr(lower(url), 12) "
+            "WHEN lower(url) LIKE 'https://%' THEN substr(lower(url), 9) "
+            "WHEN lower(url) LIKE 'http://%' THEN substr(lower(url), 8) "
+            "WHEN lower(url) LIKE 'www.%' THEN substr(lower(url), 5) ELSE lower(url) END")
+LAST_CHAR = "\U0010ffff"  # every site that starts with a domain sorts before domain + LAST_CHAR
+_PG_KEYS = "json_array_elements_text(CAST(:keys AS json)) AS r(key) CROSS JOIN LATERAL"
+LOOKUPS = {
+    "postgresql": {
+        "emails": text(f"""SELECT f.email, f.id, f.lead_id FROM {_PG_KEYS} (SELECT k.value AS email, c.id, c.lead_id
+            FROM contact_key k JOIN contact c ON c.id = k.contact_id
+            WHERE k.kind = 'email' AND k.value = r.key AND k.organization_id = :org) AS f ORDER BY f.id"""),
+        # Leads: the workspace is filtered after the index probe (OFFSET 0 keeps the planner from merging
+        # the two). Given both conditions, a planner without statistics yet (a table an import is filling)
+        # picked a workspace index instead, and read the whole workspace once per key or per batch.
+        "sites": text(f"""SELECT f.id, f.url FROM {_PG_KEYS} (SELECT lead.id, lead.url, lead.organization_id
+            FROM lead WHERE ({SITE_SQL}) COLLATE "C" >= r.key AND ({SITE_SQL}) COLLATE "C" < r.key || :last
+            OFFSET 0) AS f WHERE f.organization_id = :org ORDER BY f.id"""),
+        "names": text(f"""SELECT f.id, f.name FROM {_PG_KEYS} (SELECT lead.id, lead.name, lead.organization_id,
+            lead.created_by, lead.date_created FROM lead WHERE lower(lead.name) = r.key OFFSET 0) AS f
+            WHERE f.organization_id = :org AND f.created_by = :user AND f.date_created >= :since ORDER BY f.id"""),
+    },
+    # SQLite keeps no statistics (the app never runs ANALYZE): the keys are the outer loop (CROSS JOIN) and
+    # the index is named, else it may walk the workspace by ix_lead_org_id once per key.
+    "sqlite": {
+        "emails": text("""SELECT k.value AS email, c.id, c.lead_id FROM json_each(:keys) AS r
+            CROSS JOIN contact_key AS k JOIN contact c ON c.id = k.contact_id
+            WHERE k.kind = 'email' AND k.value = r.value AND k.organization_id = :org ORDER BY c.id"""),
+        "sites": text(f"""SELECT lead.id, lead.url FROM json_each(:keys) AS r CROSS JOIN lead INDEXED BY ix_lead_site
+            WHERE lead.organization_id = :org AND ({SITE_SQL}) >= r.value AND ({SITE_SQL}) < r.value || :last
+            ORDER BY lead.id"""),
+        "names": text("""SELECT lead.id, lead.name FROM json_each(:keys) AS r CROSS JOIN lead INDEXED BY ix_lead_lower_name
+            WHERE lead.organization_id = :org AND lower(lead.name) = r.value AND lead.created_by = :user
+            AND lead.date_created >= :since ORDER BY lead.id"""),
+    },
+}
+for _queries in LOOKUPS.values():  # stored as the column stores it (UTCDateTime), so that they compare
+    _queries["names"] = _queries["names"].bindparams(bindparam("since", type_=UTCDateTime()))
+
 
 LEAD_FIELDS = ("name", "url", "description", "industry", "status", "owner", "mrr", "email", "phone",
                "address_1", "address_2", "city", "state", "zipcode", "country")
@@ -347,9 +395,12 @@ class Importer:
     mapping: dict[str, str | None]
     dedupe: str = "update"  # update | skip | none
     dry_run: bool = False
+    since: datetime | None = None  # when the import began: its own leads are those its user created since
     statuses: dict[str, str] = field(default_factory=dict)  # lower label -> lead status ID
     default_status: str | None = None
     members: dict[str, str] = field(default_factory=dict)  # lower email -> user ID
+    # What the current batch's rows name, read from the database for each batch (a dry run, whose records
+    # are rolled back, keeps them across batches):
     leads_by_key: dict[str, str] = field(default_factory=dict)  # domain (any lead) or name (this file's) -> lead ID
     emails: dict[str, tuple[str, str]] = field(default_factory=dict)  # contact email -> (contact ID, lead ID)
     has_custom: dict[str, bool] = field(default_factory=dict)
@@ -367,18 +418,35 @@ class Importer:
         self.default_status = rows[0][0] if rows else None
         self.members = {m.user.email.lower(): m.user_id for m in await self.ctx.session.scalars(select(Membership))}
         self.has_custom = {"lead": "custom" in LeadCreate.model_fields, "contact": "custom" in ContactCreate.model_fields}
-        if self.dedupe != "none":
-            # The workspace's contact emails and lead domains, read once (streamed) rather than searched for
-            # each row: neither has an index to look one up by. Memory grows with them, not with the file.
-            async for contact_id, lead_id, keys in await self.ctx.session.stream(
-                    select(Contact.id, Contact.lead_id, Contact.email_keys).order_by(Contact.id)):
-                for email in keys.strip("|").split("|"):
-                    if email:
-                        self.emails.setdefault(email, (contact_id, lead_id))
-            async for lead_id, url in await self.ctx.session.stream(
-                    select(Lead.id, Lead.url).where(Lead.url.is_not(None)).order_by(Lead.id)):
-                if found := domain(url):
-                    self.leads_by_key.setdefault(f"domain:{found}", lead_id)
+        self.since = self.since or utcnow()
+
+    async def _look_up(self, rows: list[tuple[int, dict[str, Any], dict[str, Any] | None]]) -> None:
+        """The records this batch's rows name, by index (migration 0021), a few queries per batch: contacts
+        by email, leads by domain, and this import's leads by name (those of earlier batches are committed,
+        so the database knows them). Only these keys are kept: memory does not grow with the workspace or
+        the file."""
+        session = self.ctx.session
+        emails = {e["email"].lower() for _, _, contact in rows if contact for e in contact.get("emails") or []}
+        domains = {found for _, lead, _ in rows if (found := domain(lead.get("url")))}
+        names = {lead["name"].strip().lower() for _, lead, _ in rows}
+        emails -= self.emails.keys()
+        domains -= {key.removeprefix("domain:") for key in self.leads_by_key}
+        names -= {key.removeprefix("name:") for key in self.leads_by_key}
+        queries = LOOKUPS[session.bind.dialect.name]
+        for part in _slices(sorted(emails)):
+            for email, contact_id, lead_id in await session.execute(
+                    queries["emails"], {"org": self.ctx.org_id, "keys": json.dumps(part)}):
+                self.emails.setdefault(email, (contact_id, lead_id))
+        for part in _slices(sorted(domains)):
+            wanted = set(part)
+            for lead_id, url in await session.execute(
+                    queries["sites"], {"org": self.ctx.org_id, "keys": json.dumps(part), "last": LAST_CHAR}):
+                if (key := domain(url)) in wanted:  # a site's range holds acme.example.org too: the domain decides
+                    self.leads_by_key.setdefault(f"domain:{key}", lead_id)
+        for part in _slices(sorted(names)):
+            for lead_id, name in await session.execute(queries["names"], {
+                    "org": self.ctx.org_id, "keys": json.dumps(part), "user": self.ctx.user_id, "since": self.since}):
+                self.leads_by_key.setdefault(f"name:{name.strip().lower()}", lead_id)
 
     async def batch(self, rows: list[tuple[int, dict[str, Any] | str]]) -> Outcome:
         """Plan every row (validation and deduplication, in memory), then write the batch's plans in one
@@ -387,17 +455,22 @@ class Importer:
         outcome = Outcome()
         plans: list[Plan] = []
         self.planned = {}
+        if not self.dry_run:  # what earlier batches found or wrote, the database now knows
+            self.emails, self.leads_by_key = {}, {}
+        valid: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []
         for number, values in rows:
-            self.pending = []
             try:
                 if isinstance(values, str):
                     raise RowError(None, values)
-                plan = self._plan(to_row(number, values, self.mapping))
+                valid.append((number, *self._validate(to_row(number, values, self.mapping))))
             except RowError as exc:
                 outcome.errors.append((number, exc.field, exc.reason))
-                continue
-            plans.append(plan)
-            if self.dedupe != "none":  # without deduplication nothing is looked up: memory stays flat
+        if self.dedupe != "none":
+            await self._look_up(valid)
+        for number, lead_body, contact_body in valid:
+            self.pending = []
+            plans.append(self._plan(number, lead_body, contact_body))
+            if self.dedupe != "none":  # later rows of the batch find this one's records
                 for mapping, key, value in self.pending:
                     mapping.setdefault(key, value)
         try:
@@ -445,7 +518,8 @@ class Importer:
             name, reason = next(iter(errors.items()))
             raise RowError(f"{kind}.{name.split('.')[0]}", reason) from None
 
-    def _plan(self, row: Row) -> Plan:
+    def _validate(self, row: Row) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The row's lead and contact bodies, validated as POST /lead/ and POST /contact/ would."""
         has_contact = bool(row.contact or row.contact_custom)
         if not row.lead.get("name"):
             row.lead["name"] = (row.contact.get("name") or (row.contact.get("emails") or [{}])[0].get("email")
@@ -464,8 +538,11 @@ class Importer:
             if row.owner_email not in self.members:
                 raise RowError("lead.owner", f"{row.owner_email} is not a member of this workspace")
             lead_body["owner_id"] = self.members[row.owner_email]
+        return lead_body, contact_body
 
-        plan = Plan(row.number)
+    def _plan(self, number: int, lead_body: dict[str, Any], contact_body: dict[str, Any] | None) -> Plan:
+        """Deduplication: what the row will do, given what the batch's look-up and earlier rows found."""
+        plan = Plan(number)
         keys = self._lead_keys(lead_body)
         contact = self._contact_by_email(contact_body) if contact_body and self.dedupe != "none" else None
         lead_id = contact[1] if contact else self._lead_by_key(keys)
@@ -554,10 +631,11 @@ class Importer:
         await ctx.session.flush()  # leads, then their contacts: no relationship tells the ORM that order
         ctx.session.add_all(new_contacts)
         await ctx.session.flush()
-        for lead in new_leads.values():
-            await leads.after_create(ctx, lead)  # lead.created, as a single create
-        for contact in new_contacts:
-            await events.emit(ctx, "contact.created", contact=contact)
+        # lead.created and contact.created, as single creates announce them (their `created` activities),
+        # for the batch at once: the handlers' queries and activities are one statement per batch.
+        with ctx.session.no_autoflush:
+            await events.emit_many(ctx, "lead.created", "lead", list(new_leads.values()))
+            await events.emit_many(ctx, "contact.created", "contact", new_contacts)
         for name, n in (("created_leads", len(new_leads)), ("created_contacts", len(new_contacts))):
             if n:
                 outcome.add(name, n)
@@ -617,6 +695,11 @@ async def batches(rows: Iterator[tuple[int, dict[str, Any] | str]], size: int = 
         yield batch
 
 
+def _slices(keys: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(keys), LOOKUP_KEYS):
+        yield keys[start:start + LOOKUP_KEYS]
+
+
 def lines_of(content: str) -> Iterator[str]:
     return iter(io.StringIO(content, newline=""))
 
@@ -666,7 +749,8 @@ async def _numbered(items: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]
 
 
 def importer_for(ctx: Ctx, record: DataImport) -> Importer:
-    return Importer(Ctx(ctx.session, ctx.principal, "import"), record.mapping, record.dedupe, record.dry_run)
+    return Importer(Ctx(ctx.session, ctx.principal, "import"), record.mapping, record.dedupe, record.dry_run,
+                    since=record.date_created)
 
 
 async def record_outcome(ctx: Ctx, record: DataImport, outcome: Outcome, rows: int) -> None:
@@ -753,13 +837,14 @@ class FileImport:
         check_mapping(columns, mapping)
         principal = Principal(self.organization_id, self.user_id, "admin", "")
         importer: Importer | None = None
+        since = utcnow()
         total = Outcome()
         failed = done = 0
         async for batch in batches(rows, self.batch_rows):
             async with self.db.unit(self.organization_id, write=True) as session:
                 ctx = Ctx(session, principal, "import")
                 if importer is None:
-                    importer = Importer(ctx, mapping, self.dedupe, self.dry_run)
+                    importer = Importer(ctx, mapping, self.dedupe, self.dry_run, since=since)
                     await importer.prepare()
                 importer.ctx = ctx
                 outcome = await importer.batch(batch)

@@ -360,6 +360,22 @@ async def match_earlier_mail(ctx: Ctx, contact: Any) -> None:
             row.raw, row.date_updated = None, utcnow()
 
 
+async def _match_earlier_mail_many(ctx: Ctx, contacts: list[Any]) -> None:
+    """match_earlier_mail for many new contacts (an import's batch): one query says which have mail waiting."""
+    senders: set[str] = set()
+    addresses = sorted({entry["email"].lower() for contact in contacts for entry in contact.emails or []
+                        if entry.get("email")})
+    for start in range(0, len(addresses), 1000):
+        senders.update(await ctx.session.scalars(select(InboundEmail.sender).where(
+            InboundEmail.sender.in_(addresses[start:start + 1000]), InboundEmail.outcome == "unmatched")))
+    for contact in contacts:
+        if any(entry.get("email") and entry["email"].lower() in senders for entry in contact.emails or []):
+            await match_earlier_mail(ctx, contact)
+
+
+match_earlier_mail.many = _match_earlier_mail_many  # type: ignore[attr-defined]  # events.emit_many
+
+
 @events.on("activity.created")
 async def announce_inbound_email(ctx: Ctx, activity: Any) -> None:
     """One place announces every inbound email, whether IMAP sync or a client created it."""

@@ -25,6 +25,8 @@ HAND_WRITTEN_INDEXES = {
     "ix_lead_custom_gin", "ix_contact_custom_gin", "ix_opportunity_custom_gin", "ix_custom_object_custom_gin",
     # 0016: trigram indexes for the contact filters and MCP's search (PostgreSQL)
     "ix_contact_email_keys_trgm", "ix_contact_phone_keys_trgm", "ix_contact_name_trgm", "ix_contact_urls_trgm",
+    # 0021: import deduplication's look-ups (expression indexes)
+    "ix_lead_site", "ix_lead_lower_name",
 }
 # SQLite FTS5 tables (0016) and the shadow tables FTS5 keeps for them (<name>_data, _idx, _docsize, _config).
 # contact_key (0020): normalized emails and phones of contacts, kept by triggers (no model maps it).

@@ -1,7 +1,7 @@
 """bulk actions enrol contacts in a sequence: the enrolment's sequence, sender account, call assignee, start
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-11-26 19:40:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import geniziz.db
 
 revision: str = '0022'
-down_revision: str | None = '0020'
+down_revision: str | None = '0021'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
