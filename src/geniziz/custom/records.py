@@ -144,7 +144,13 @@ class CustomizedResource(Resource):
         self.description = f"{self.description} {FILTER_DOC}".strip()
 
     async def _definitions(self, ctx: Ctx) -> dict[str, list[CustomField]]:
-        return {kind: await fields_of(ctx, kind) for kind in {self.object_type, *self.nested.values()}}
+        """The workspace's fields of this record and of the records it embeds (a lead's contacts), in one
+        query: every read pays for it."""
+        found: dict[str, list[CustomField]] = {kind: [] for kind in {self.object_type, *self.nested.values()}}
+        for field in await ctx.session.scalars(select(CustomField).where(CustomField.object_type.in_(sorted(found)))
+                                               .order_by(CustomField.id)):
+            found[field.object_type].append(field)
+        return found
 
     async def _shaped(self, ctx: Ctx, call: Any) -> Any:
         token = _FIELDS.set(await self._definitions(ctx))
