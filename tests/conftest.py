@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,22 @@ def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condi
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def running_worker(database_url: str, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A `geniziz worker` process on the database (PostgreSQL has no worker inside `geniziz serve`),
+    started and waited for; stopped at the end."""
+    process = subprocess.Popen([sys.executable, "-m", "geniziz.cli", "worker", "--concurrency", "2"],
+                               stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                               env={**os.environ, "GENIZIZ_DATABASE_URL": database_url, **env})
+    wait_until(lambda: "started (concurrency" in log.read_text(errors="replace") or process.poll() is not None,
+               what="the worker to start")
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 # --- clients -------------------------------------------------------------------------------------

@@ -6,15 +6,12 @@ enrolling anyone twice; and an agent reaches it over MCP."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Server, wait_until
+from tests.conftest import Api, Server, running_worker, wait_until
 from tests.factories import make_contact, make_lead
 from tests.smtp_server import shared
 from tests.test_mcp import Mcp
@@ -27,16 +24,9 @@ PATH = "/bulk_action/"
 
 @pytest.fixture(scope="module", autouse=True)
 def worker(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A worker for the session's database (PostgreSQL has no worker inside `geniziz serve`)."""
-    log = tmp_path_factory.mktemp("bulk-worker") / "worker.log"
-    process = subprocess.Popen([sys.executable, "-m", "geniziz.cli", "worker", "--concurrency", "2"],
-                               stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
-                               env={**os.environ, "GENIZIZ_DATABASE_URL": server.database_url, **FAST})
-    wait_until(lambda: "started (concurrency" in log.read_text(errors="replace") or process.poll() is not None,
-               what="the worker to start")
-    yield
-    process.terminate()
-    process.wait(timeout=20)
+    """A worker for the session's database."""
+    with running_worker(server.database_url, tmp_path_factory.mktemp("bulk-worker") / "worker.log", **FAST):
+        yield
 
 
 def wait_done(api: Api, bulk_id: str, timeout: float = 120) -> dict[str, Any]:

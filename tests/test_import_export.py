@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Server, wait_until
+from tests.conftest import Api, Server, running_worker, wait_until
 from tests.factories import make_contact, make_lead, make_opportunity
 from tests.test_merge_move import failing
 
@@ -25,16 +25,9 @@ FAST = {"GENIZIZ_WORKER_POLL_SECONDS": "0.1", "GENIZIZ_JOB_BACKOFF_SECONDS": "0.
 
 @pytest.fixture(scope="module", autouse=True)
 def worker(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A worker for the session's database (PostgreSQL has no worker inside `geniziz serve`)."""
-    log = tmp_path_factory.mktemp("import-worker") / "worker.log"
-    process = subprocess.Popen([sys.executable, "-m", "geniziz.cli", "worker", "--concurrency", "2"],
-                               stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
-                               env={**os.environ, "GENIZIZ_DATABASE_URL": server.database_url, **FAST})
-    wait_until(lambda: "started (concurrency" in log.read_text(errors="replace") or process.poll() is not None,
-               what="the worker to start")
-    yield
-    process.terminate()
-    process.wait(timeout=20)
+    """A worker for the session's database."""
+    with running_worker(server.database_url, tmp_path_factory.mktemp("import-worker") / "worker.log", **FAST):
+        yield
 
 
 def to_csv(rows: list[list[Any]]) -> str:
