@@ -14,6 +14,8 @@ Null user, direction and status are stored as '' (they are part of the primary k
 OpportunityChange: each opportunity status change (an activity of type status_change/opportunity) with its
 opportunity, statuses and time as indexed columns rather than JSON, for the opportunity funnels and status
 changes. Triggers keep it on both databases (no time zone involved); deleting the activity deletes it.
+Each change also holds the time of its opportunity's previous change (previous_at, migration 0023), so the
+time spent in a stage is read from the change that left it, without ordering the opportunity's changes.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ class ActivityDay(Base):
 class OpportunityChange(Base):
     __tablename__ = "opportunity_change"
     __table_args__ = (
-        # Both cover what the reports read: changes since a moment, and one cohort's changes.
+        # Both cover what the reports read: changes since a moment, and one opportunity's changes.
         Index("ix_opportunity_change_org_at", "organization_id", "at", "opportunity_id", "old_status_id",
-              "new_status_id"),
+              "new_status_id", "previous_at"),
         Index("ix_opportunity_change_org_opportunity", "organization_id", "opportunity_id", "at"),
     )
 
@@ -60,3 +62,6 @@ class OpportunityChange(Base):
     old_status_id: Mapped[str | None] = mapped_column(IdString)
     new_status_id: Mapped[str | None] = mapped_column(IdString)
     at: Mapped[datetime]
+    # The opportunity's previous change's time (null for its first): with its creation, when it entered
+    # old_status_id. Kept by triggers on this table (migration 0023).
+    previous_at: Mapped[datetime | None]

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (ColumnElement, DateTime, Float, Integer, and_, case, cast, distinct, exists, func, literal,
-                        select, text, true, tuple_, union_all)
+from sqlalchemy import (ColumnElement, DateTime, Float, and_, case, cast, distinct, exists, func, literal,
+                        select, text, true, tuple_)
 from sqlalchemy.orm import aliased
 
 from geniziz.activities.models import Activity
@@ -321,64 +321,56 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
     rank |= {s.id: 1_000_000 for s in statuses if s.type == "won"}
     kind = {s.id: s.type or "active" for s in statuses}
 
-    per_status = {sid: (n, int(v), w, t) for sid, n, v, w, t in (await ctx.session.execute(
-        select(Opportunity.status_id, func.count(), func.coalesce(func.sum(Opportunity.value), 0),
-               func.coalesce(func.sum(weighted_value), 0),
-               func.sum(seconds_between(Opportunity.date_won, Opportunity.date_created, scope.dialect)))
-        .where(*cohort).group_by(Opportunity.status_id))).tuples()}
-
-    # One pass over the cohort (its creations) and its changes (which happened after it was created, so after
-    # the period started), ordered per opportunity by time, answers both:
-    # - the furthest rank each opportunity reached: its current status's, and both ends of each change;
-    # - the time to advance: from entering a stage (the previous change, else the creation; a creation
-    #   sorts first on a tie, then changes in the order they were written: IDs are time-ordered) to a change
-    #   that moves it further, averaged per stage.
     def ranked(column: Any) -> Any:
         return case(rank, value=column, else_=-1) if rank else literal(-1)
 
+    # The furthest rank each opportunity reached: its current status's, and both ends of each of its changes
+    # since the period began (the cohort's changes: it was created in the period). An aggregate per
+    # opportunity, then per (pipeline, status now, furthest rank) with the status's figures.
     greatest = func.greatest if scope.dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
     change = OpportunityChange
     ids = select(Opportunity.id).where(*cohort)
-    none = literal(None, Opportunity.status_id.type)
-    steps = union_all(
-        select(Opportunity.id.label("oid"), none.label("old"), none.label("new"), Opportunity.date_created.label("at"),
-               literal(0).label("step"), Opportunity.id.label("written"), Opportunity.pipeline_id.label("pid"),
-               Opportunity.status_id.label("sid"), ranked(Opportunity.status_id).label("top")).where(*cohort),
-        select(change.opportunity_id, change.old_status_id, change.new_status_id, change.at, literal(1), change.id,
-               none, none, greatest(ranked(change.new_status_id), ranked(change.old_status_id)))
-        .where(change.at >= scope.period.start, change.opportunity_id.in_(ids)),
-    ).subquery()
-    timed = select(steps.c.old, steps.c.new, steps.c.at, steps.c.step, steps.c.pid, steps.c.sid,
-                   func.max(steps.c.top).over(partition_by=steps.c.oid).label("furthest"),
-                   func.lag(steps.c.at).over(partition_by=steps.c.oid,
-                                             order_by=(steps.c.at, steps.c.step, steps.c.written))
-                   .label("prev")).cte("timed")
-    both = union_all(
-        select(literal("reach").label("what"), timed.c.pid, timed.c.furthest, timed.c.sid,
-               cast(func.count(), Float).label("figure"))
-        .where(timed.c.step == 0).group_by(timed.c.pid, timed.c.furthest, timed.c.sid),
-        select(literal("advance"), timed.c.old, literal(None, Integer), none,
-               cast(func.avg(seconds_between(timed.c.at, timed.c.prev, scope.dialect)), Float))
-        .where(timed.c.step == 1, ranked(timed.c.new) > ranked(timed.c.old), ranked(timed.c.old) >= 0)
-        .group_by(timed.c.old),
-    )
+    moved = (select(change.opportunity_id.label("oid"),
+                    func.max(greatest(ranked(change.new_status_id), ranked(change.old_status_id))).label("top"))
+             .where(change.at >= scope.period.start, change.opportunity_id.in_(ids))
+             .group_by(change.opportunity_id).subquery())
+    each = (select(Opportunity.pipeline_id.label("pid"), Opportunity.status_id.label("sid"),
+                   greatest(ranked(Opportunity.status_id), func.coalesce(moved.c.top, -1)).label("top"),
+                   Opportunity.value.label("value"), weighted_value.label("weighted"),
+                   seconds_between(Opportunity.date_won, Opportunity.date_created, scope.dialect).label("to_win"))
+            .outerjoin(moved, moved.c.oid == Opportunity.id).where(*cohort).subquery())
     reach: dict[tuple[str, int, str], int] = defaultdict(int)  # (pipeline, furthest rank, kind now) -> how many
-    advance: dict[str, float] = {}  # stage -> average seconds
-    for what, key, top, current, figure in (await ctx.session.execute(both)).tuples():
-        if what == "reach":
-            reach[(key, top, kind.get(current, "active"))] += int(figure)
-        elif figure is not None:
-            advance[key] = float(figure)
+    per_status: dict[str, tuple[int, int, int, float]] = {}  # status now -> count, value, weighted, to win
+    for pid, sid, top, n, value, w, to_win in (await ctx.session.execute(
+            select(each.c.pid, each.c.sid, each.c.top, func.count(), func.coalesce(func.sum(each.c.value), 0),
+                   func.coalesce(func.sum(each.c.weighted), 0), func.coalesce(func.sum(each.c.to_win), 0))
+            .group_by(each.c.pid, each.c.sid, each.c.top))).tuples():
+        reach[(pid, top, kind.get(sid, "active"))] += n
+        was = per_status.get(sid, (0, 0, 0, 0.0))
+        per_status[sid] = (was[0] + n, was[1] + int(value), was[2] + int(w), was[3] + float(to_win))
+
+    # The time to advance: from entering a stage to the change that moved it further, averaged per stage.
+    # It entered the stage at its previous change (kept with each change), else at its creation; only
+    # steps since the period began count (a change dated before the creation has no creation before it).
+    created = Opportunity.date_created
+    entered = case(((created <= change.at) & (change.previous_at.is_(None) | (change.previous_at < created)),
+                    created), else_=change.previous_at)
+    advance = {old: float(seconds) for old, seconds in (await ctx.session.execute(
+        select(change.old_status_id, cast(func.avg(seconds_between(change.at, entered, scope.dialect)), Float))
+        .join(Opportunity, Opportunity.id == change.opportunity_id)
+        .where(*cohort, change.at >= scope.period.start, entered >= scope.period.start,
+               ranked(change.new_status_id) > ranked(change.old_status_id), ranked(change.old_status_id) >= 0)
+        .group_by(change.old_status_id))).tuples() if seconds is not None}
 
     pipelines = {p.id: p.name for p in await ctx.session.scalars(select(Pipeline).where(Pipeline.id.in_(stages)))}
     out = []
     for pid, pipeline_stages in stages.items():
         ours = [s for s in statuses if s.pipeline_id == pid]
-        won = [per_status.get(s.id, (0, 0, 0, None)) for s in ours if s.type == "won"]
-        lost = [per_status.get(s.id, (0, 0, 0, None)) for s in ours if s.type == "lost"]
+        won = [per_status.get(s.id, (0, 0, 0, 0.0)) for s in ours if s.type == "won"]
+        lost = [per_status.get(s.id, (0, 0, 0, 0.0)) for s in ours if s.type == "lost"]
         won_n, won_value = sum(r[0] for r in won), sum(r[1] for r in won)
         lost_n, lost_value = sum(r[0] for r in lost), sum(r[1] for r in lost)
-        won_seconds = sum(float(r[3] or 0) for r in won)
+        won_seconds = sum(r[3] for r in won)
         reached = [sum(n for (p, top, _), n in reach.items() if p == pid and top >= i)
                    for i in range(len(pipeline_stages) + 1)]
         reached[-1] = won_n  # past the last stage: won
