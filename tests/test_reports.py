@@ -446,3 +446,80 @@ def test_a_moved_lead_takes_its_metrics_and_status_changes_along(api: Api, other
     assert per_day(api)[0] == (0, 0, 0) and per_day(other)[0] == (1, 40, 0)
     assert report(api, "status_change/opportunity", **TODAY)["transitions"] == []
     assert [t["count"] for t in report(other, "status_change/opportunity", **TODAY)["transitions"]] == [1]
+
+
+# --- each status change keeps its opportunity's previous change (0023): the funnels' time to advance --------
+def _rows(api: Api, statement: str) -> list[tuple[Any, ...]]:
+    async def run() -> list[tuple[Any, ...]]:
+        engine = create_async_engine(api.database_url)
+        async with engine.connect() as conn:
+            rows = [tuple(r) for r in await conn.execute(text(statement))]
+        await engine.dispose()
+        return rows
+
+    return asyncio.run(run())
+
+
+def stored_previous_changes_agree(api: Api, other: Api) -> int:
+    """Every change's previous_at is what a window over its opportunity's changes gives now (in both
+    workspaces: a lead move rewrites them in the other); how many changes they have."""
+    rows = _rows(api, "SELECT c.id, c.previous_at, w.live FROM opportunity_change c JOIN (SELECT id, max(at) OVER ("
+                      "PARTITION BY organization_id, opportunity_id ORDER BY at, id ROWS BETWEEN UNBOUNDED PRECEDING "
+                      f"AND 1 PRECEDING) AS live FROM opportunity_change) w ON w.id = c.id "
+                      f"WHERE c.organization_id IN ('{api.org_id}', '{other.org_id}')")
+    assert [(i, stored) for i, stored, live in rows if stored != live] == []
+    return len(rows)
+
+
+def test_stage_entry_times_follow_every_change(api: Api, other: Api, pipeline: dict[str, Any]) -> None:
+    """O2 (Active -> Demo) and O3 (Active -> Demo -> Won) at known times, then their changes moved, deleted,
+    added, and a lead moved away: the stored times stay what a window over the changes says, and the time to
+    advance follows (from the previous change, else the creation)."""
+    ids = pipeline["ids"]
+    changes: dict[str, list[dict]] = {}
+    for change in api.ok("GET", "/activity/status_change/opportunity/", params={"_limit": 200})["data"]:
+        changes.setdefault(change["opportunity_id"], []).append(change)
+    o3, (to_demo_3, to_won_3) = next((o, sorted(c, key=lambda c: c["id"])) for o, c in changes.items() if len(c) == 2)
+    o2 = next(o for o, c in changes.items() if len(c) == 1 and c[0]["new_status_id"] == ids["Demo"])
+    assert stored_previous_changes_agree(api, other) == 5
+    t0 = datetime(2026, 1, 10, 9, tzinfo=UTC)
+
+    def at(activity_id: str, hours: float) -> None:
+        _sql(api, "UPDATE activity SET activity_at = :at WHERE id = :id", at=t0 + timedelta(hours=hours), id=activity_id)
+
+    def advance() -> tuple[float | None, float | None]:
+        (funnel,) = report(api, "opportunity_funnels", date_start="2026-01-01", date_end="2026-01-31")["pipelines"]
+        return tuple(stage["average_seconds_to_advance"] for stage in funnel["stages"])  # type: ignore[return-value]
+
+    for oid in (o2, o3):
+        _sql(api, "UPDATE opportunity SET date_created = :at WHERE id = :id", at=t0, id=oid)
+    at(changes[o2][0]["id"], 1)
+    at(to_demo_3["id"], 5)
+    at(to_won_3["id"], 7)
+    assert advance() == (3 * 3600.0, 2 * 3600.0)  # Active: 1 h and 5 h; Demo: 2 h
+    at(to_won_3["id"], 3)  # O3 won before its demo: Demo -> Won after 3 h from creation, Active -> Demo 2 h later
+    assert stored_previous_changes_agree(api, other) == 5
+    assert advance() == (1.5 * 3600.0, 3 * 3600.0)
+    at(to_won_3["id"], 5)  # a tie with Active -> Demo: ordered as written, Demo -> Won after 0 s in Demo
+    assert stored_previous_changes_agree(api, other) == 5
+    assert advance() == (3 * 3600.0, 0.0)
+    for table in ("opportunity_change", "activity"):  # (this engine's SQLite connection does not cascade)
+        _sql(api, f"DELETE FROM {table} WHERE id = :id", id=to_demo_3["id"])  # Won from creation: 5 h in Demo
+    assert stored_previous_changes_agree(api, other) == 4
+    assert advance() == (3600.0, 5 * 3600.0)
+
+    api.ok("PUT", f"/opportunity/{o2}/", json={"status_id": ids["Active"]})  # moved back, then on again
+    api.ok("PUT", f"/opportunity/{o2}/", json={"status_id": ids["Demo"]})
+    assert stored_previous_changes_agree(api, other) == 6
+    api.ok("DELETE", f"/opportunity/{o3}/")  # its changes stay (activities), out of every cohort
+    assert stored_previous_changes_agree(api, other) == 6
+    assert advance() == (1800.0, None)  # O2 left Active after 1 h, then again at once (the move back)
+
+    email = api.ok("GET", f"/user/{api.user_id}/")["email"]
+    other.ok("POST", "/membership/", json={"email": email, "role": "admin"})
+    lead = api.ok("GET", f"/opportunity/{o2}/")["lead_id"]
+    api.ok("POST", f"/lead/{lead}/move/", status=200, json={"target_organization_id": other.org_id})
+    assert stored_previous_changes_agree(api, other) == 6  # in the other workspace now, still in order
+    api.ok("DELETE", f"/lead/{lead}/", status=404)
+    other.ok("DELETE", f"/lead/{lead}/")  # its activities go, and their changes
+    assert stored_previous_changes_agree(api, other) == 0
