@@ -21,6 +21,7 @@ HAND_WRITTEN_INDEXES = {
     "ix_activity_report",
     "ux_user_lower_email",  # 0017
     "ix_opportunity_report_created", "ix_opportunity_report_won",  # 0019, PostgreSQL (INCLUDE)
+    "ix_activity_contact",  # 0023, PostgreSQL (partial, INCLUDE)
     # 0010: GIN indexes on PostgreSQL only
     "ix_lead_custom_gin", "ix_contact_custom_gin", "ix_opportunity_custom_gin", "ix_custom_object_custom_gin",
     # 0016: trigram indexes for the contact filters and MCP's search (PostgreSQL)
