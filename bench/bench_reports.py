@@ -13,7 +13,8 @@ What it does:
    won, the rest lost; each with the status changes that took it there) and --activities activities in all
    (the status changes included; the rest in bench_activities.py's mix, a fifth of the sent emails with a
    template), by COPY with the activity triggers off, then builds the report summaries once
-   (report_summaries_rebuild, migration 0019) and checks they add up to the activities, then VACUUM ANALYZE;
+   (report_summaries_rebuild, migrations 0019 and 0023) and checks they agree with the activities, then
+   VACUUM ANALYZE;
 3. starts ``geniziz serve`` with rate limits out of the way and times sequential requests per report
    (one at a time: latency, not throughput), after checking each answers 200 with figures in it;
 4. prints p50/p99 per report.
@@ -215,6 +216,13 @@ async def check_summaries(conn: Any) -> None:
     changes = await conn.fetchval("SELECT count(*) FROM opportunity_change")
     expected = await conn.fetchval("SELECT count(*) FROM activity WHERE type = 'status_change/opportunity'")
     assert (days, changes) == (activities, expected), (days, activities, changes, expected)
+    # Each change's previous change of its opportunity (0023), as a window over the changes gives it.
+    wrong = await conn.fetchval(
+        "SELECT count(*) FROM opportunity_change c JOIN (SELECT id, max(at) OVER (PARTITION BY organization_id, "
+        "opportunity_id ORDER BY at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS live "
+        "FROM opportunity_change WHERE opportunity_id IS NOT NULL) w ON w.id = c.id "
+        "WHERE c.previous_at IS DISTINCT FROM w.live")
+    assert wrong == 0, f"{wrong} changes with a wrong previous_at"
 
 
 def scenarios() -> list[tuple[str, str, str, dict[str, Any]]]:
