@@ -485,7 +485,8 @@ def test_stage_entry_times_follow_every_change(api: Api, other: Api, pipeline: d
     t0 = datetime(2026, 1, 10, 9, tzinfo=UTC)
 
     def at(activity_id: str, hours: float) -> None:
-        _sql(api, "UPDATE activity SET activity_at = :at WHERE id = :id", at=t0 + timedelta(hours=hours), id=activity_id)
+        _sql(api, "UPDATE activity SET activity_at = :at WHERE id = :id", at=t0 + timedelta(hours=hours),
+             id=activity_id)
 
     def advance() -> tuple[float | None, float | None]:
         (funnel,) = report(api, "opportunity_funnels", date_start="2026-01-01", date_end="2026-01-31")["pipelines"]

@@ -3,20 +3,24 @@ a scan of records in Python. Figures are what the data says; what is not tracked
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (ColumnElement, DateTime, Float, and_, case, cast, distinct, exists, func, literal,
                         select, text, true, tuple_)
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from geniziz.activities.models import Activity
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
+from geniziz.db import WorkspaceSession
 from geniziz.identity.models import Membership, Organization, User
 from geniziz.leads.models import Lead
 from geniziz.messaging.models import EmailTemplate
@@ -70,12 +74,44 @@ async def scope_of(ctx: Ctx, args: schemas.ReportArgs) -> Scope:
         if missing := [u for u in users if u not in known]:
             raise field_error("users", f"not members of this workspace: {', '.join(missing)}")
     dialect = ctx.session.bind.dialect.name
-    if dialect == "postgresql":  # this transaction only: sorts and hashes of a large period stay in memory,
-        await ctx.session.execute(text("SET LOCAL work_mem = '64MB'"))
+    await _tune(ctx.session)
+    return Scope(Period(zone, first, last), users, dialect)
+
+
+async def _tune(session: AsyncSession) -> None:
+    if session.bind.dialect.name == "postgresql":  # this transaction only: a large period's sorts and hashes
+        await session.execute(text("SET LOCAL work_mem = '64MB'"))  # stay in memory,
         # and every query is planned for its period: a prepared statement's generic plan guesses a few hundred
         # rows for any range and loops over an index where a day or a year needs a hash (or a partial index).
-        await ctx.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    return Scope(Period(zone, first, last), users, dialect)
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def rows_of(statement: Any) -> Callable[[Ctx], Awaitable[list[Any]]]:
+    """A part for together(): a query's rows."""
+    async def run(ctx: Ctx) -> list[Any]:
+        return list((await ctx.session.execute(statement)).tuples())
+
+    return run
+
+
+SIBLING = "report_sibling"  # session.info: a session together() opened (which runs its own parts in turn)
+
+
+async def together(ctx: Ctx, *parts: Callable[[Ctx], Awaitable[Any]]) -> list[Any]:
+    """A report's independent parts, their results in order. On PostgreSQL at once, each on a connection of its
+    own in the caller's workspace: each statement at READ COMMITTED sees a snapshot of its own anyway, so
+    this changes what a report can see no more than running them in turn does; one level only, so a report
+    holds at most one connection per part. SQLite, and a part's own parts: one after another."""
+    if ctx.session.bind.dialect.name != "postgresql" or ctx.session.info.get(SIBLING) or len(parts) < 2:
+        return [await part(ctx) for part in parts]
+
+    async def run(part: Callable[[Ctx], Awaitable[Any]]) -> Any:
+        async with AsyncSession(ctx.session.bind, sync_session_class=WorkspaceSession,
+                                info={**ctx.session.info, SIBLING: True}) as session:
+            await _tune(session)
+            return await part(replace(ctx, session=session))
+
+    return list(await asyncio.gather(*(run(part) for part in parts)))
 
 
 def count_if(condition: Any) -> Any:
@@ -208,42 +244,16 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
     if unknown := [k for k in keys if k not in METRICS]:
         raise field_error("metrics", f"unknown: {', '.join(unknown)}; see GET /report/activity/")
     overview = args.type == "overview"
+    sources = {source: [METRICS[k] for k in keys if METRICS[k].source_on(scope.dialect) == source]
+               for source in dict.fromkeys(METRICS[k].source_on(scope.dialect) for k in keys)}
     totals: dict[str, int] = {}
     by_key: dict[Any, dict[str, int]] = defaultdict(dict)
-    for source in dict.fromkeys(METRICS[k].source_on(scope.dialect) for k in keys):
-        wanted = [METRICS[k] for k in keys if METRICS[k].source_on(scope.dialect) == source]
-        _, when, who = SOURCES[source]
-        where = [scope.period.within(when), scope.only(who)]
-        if source == "summary":  # local days: the summary's days are already the workspace's
-            where = [when.between(scope.period.first, scope.period.last), scope.only(who),
-                     ActivityDay.type.in_(sorted({t for m in wanted for t in m.types}))]
-        elif source == "activity":  # only the types asked for: the (workspace, type, time) index
-            where.append(Activity.type.in_(sorted({t for m in wanted for t in m.types})))
-        elif source == "call_time":
-            where.append(CALL_OUT)
-        elif source == "contacted":
-            where += [Activity.type.in_(("call", "email", "sms")), CONTACT]
-        summary = source == "summary"
-        aggregates = [(m.summed if summary else m.aggregate)().label(f"m{i}")  # type: ignore[misc]
-                      for i, m in enumerate(wanted)]
-        if not overview:
-            group = who
-        elif summary:
-            group = when if args.interval == "day" else func.date_trunc(args.interval, cast(when, DateTime()))
-        else:
-            group = scope.period.bucket(when, args.interval, scope.dialect)
-        if source == "contacted" and scope.dialect == "postgresql":
-            await _contacted(ctx, wanted, where, group, overview, by_key, totals)
-            continue
-        for key, *values in (await ctx.session.execute(
-                select(group.label("k"), *aggregates).where(*where).group_by(group))).tuples():
-            key = key or None if summary and not overview else key  # the summary's '' is no user
-            by_key[bucket_key(key) if overview else key].update(
-                {m.key: int(v or 0) for m, v in zip(wanted, values, strict=True)})
-        totals.update({m.key: sum(row.get(m.key, 0) for row in by_key.values()) for m in wanted if m.additive})
-        if distinct := [m for m in wanted if not m.additive]:  # a lead contacted on two days counts once
-            total = (await ctx.session.execute(select(*(m.aggregate() for m in distinct)).where(*where))).one()
-            totals.update({m.key: int(v or 0) for m, v in zip(distinct, total, strict=True)})
+    for rows_of, totals_of in await together(ctx, *(
+            partial(_source, scope=scope, source=source, wanted=wanted, args=args)
+            for source, wanted in sources.items())):
+        for key, values in rows_of.items():  # the sources' metrics are apart: no figure is overwritten
+            by_key[key].update(values)
+        totals.update(totals_of)
 
     def row(values: dict[str, int]) -> dict[str, int]:
         return {k: values.get(k, 0) for k in keys}
@@ -259,21 +269,64 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
             "metrics": keys, "totals": {k: totals[k] for k in keys}, "rows": rows}
 
 
-async def _contacted(ctx: Ctx, wanted: list[Metric], where: list[Any], group: Any, overview: bool,
-                     by_key: dict[Any, dict[str, int]], totals: dict[str, int]) -> None:
+Figures = tuple[dict[Any, dict[str, int]], dict[str, int]]  # per row (bucket or user) and over the period
+
+
+async def _source(ctx: Ctx, *, scope: Scope, source: str, wanted: list[Metric],
+                  args: schemas.ActivityReportArgs) -> Figures:
+    """The metrics one source answers, per row and in total."""
+    overview = args.type == "overview"
+    _, when, who = SOURCES[source]
+    where = [scope.period.within(when), scope.only(who)]
+    if source == "summary":  # local days: the summary's days are already the workspace's
+        where = [when.between(scope.period.first, scope.period.last), scope.only(who),
+                 ActivityDay.type.in_(sorted({t for m in wanted for t in m.types}))]
+    elif source == "activity":  # only the types asked for: the (workspace, type, time) index
+        where.append(Activity.type.in_(sorted({t for m in wanted for t in m.types})))
+    elif source == "call_time":
+        where.append(CALL_OUT)
+    elif source == "contacted":
+        where += [Activity.type.in_(("call", "email", "sms")), CONTACT]
+    summary = source == "summary"
+    aggregates = [(m.summed if summary else m.aggregate)().label(f"m{i}")  # type: ignore[misc]
+                  for i, m in enumerate(wanted)]
+    if not overview:
+        group = who
+    elif summary:
+        group = when if args.interval == "day" else func.date_trunc(args.interval, cast(when, DateTime()))
+    else:
+        group = scope.period.bucket(when, args.interval, scope.dialect)
+    if source == "contacted" and scope.dialect == "postgresql":
+        return await _contacted(ctx, wanted, where, group, overview)
+    by_key: dict[Any, dict[str, int]] = defaultdict(dict)
+    for key, *values in (await ctx.session.execute(
+            select(group.label("k"), *aggregates).where(*where).group_by(group))).tuples():
+        key = key or None if summary and not overview else key  # the summary's '' is no user
+        by_key[bucket_key(key) if overview else key].update(
+            {m.key: int(v or 0) for m, v in zip(wanted, values, strict=True)})
+    totals = {m.key: sum(row.get(m.key, 0) for row in by_key.values()) for m in wanted if m.additive}
+    if distinct := [m for m in wanted if not m.additive]:  # a lead contacted on two days counts once
+        total = (await ctx.session.execute(select(*(m.aggregate() for m in distinct)).where(*where))).one()
+        totals.update({m.key: int(v or 0) for m, v in zip(distinct, total, strict=True)})
+    return by_key, totals
+
+
+async def _contacted(ctx: Ctx, wanted: list[Metric], where: list[Any], group: Any, overview: bool) -> Figures:
     """PostgreSQL: distinct leads contacted per row and over the period in one pass over the index (GROUPING
     SETS (row, lead) and (lead), each deduplicated by hashing), rather than two sorts of every contact."""
     (metric,) = wanted
     pairs = (select(group.label("k"), func.grouping(group).label("g"))
              .where(*where, Activity.lead_id.is_not(None))
              .group_by(func.grouping_sets(tuple_(group, Activity.lead_id), tuple_(Activity.lead_id))).subquery())
-    totals[metric.key] = 0
+    by_key: dict[Any, dict[str, int]] = {}
+    totals = {metric.key: 0}
     for whole, key, n in (await ctx.session.execute(
             select(pairs.c.g, pairs.c.k, func.count()).group_by(pairs.c.g, pairs.c.k))).tuples():
         if whole:  # the (lead) set: the period's total
             totals[metric.key] = n
         else:
-            by_key[bucket_key(key) if overview else key][metric.key] = n
+            by_key[bucket_key(key) if overview else key] = {metric.key: n}
+    return by_key, totals
 
 
 # --- opportunities -----------------------------------------------------------------------------------------
@@ -345,15 +398,9 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
                    Opportunity.value.label("value"), weighted_value.label("weighted"),
                    seconds_between(Opportunity.date_won, Opportunity.date_created, scope.dialect).label("to_win"))
             .outerjoin(moved, moved.c.oid == Opportunity.id).where(*cohort).subquery())
-    reach: dict[tuple[str, int, str], int] = defaultdict(int)  # (pipeline, furthest rank, kind now) -> how many
-    per_status: dict[str, tuple[int, int, int, float]] = {}  # status now -> count, value, weighted, to win
-    for pid, sid, top, n, value, w, to_win in (await ctx.session.execute(
-            select(each.c.pid, each.c.sid, each.c.top, func.count(), func.coalesce(func.sum(each.c.value), 0),
-                   func.coalesce(func.sum(each.c.weighted), 0), func.coalesce(func.sum(each.c.to_win), 0))
-            .group_by(each.c.pid, each.c.sid, each.c.top))).tuples():
-        reach[(pid, top, kind.get(sid, "active"))] += n
-        was = per_status.get(sid, (0, 0, 0, 0.0))
-        per_status[sid] = (was[0] + n, was[1] + int(value), was[2] + int(w), was[3] + float(to_win))
+    reached = (select(each.c.pid, each.c.sid, each.c.top, func.count(), func.coalesce(func.sum(each.c.value), 0),
+                      func.coalesce(func.sum(each.c.weighted), 0), func.coalesce(func.sum(each.c.to_win), 0))
+               .group_by(each.c.pid, each.c.sid, each.c.top))
 
     # The time to advance: from entering a stage to the change that moved it further, averaged per stage.
     # It entered the stage at its previous change (kept with each change), else at its creation; only
@@ -361,14 +408,22 @@ async def opportunity_funnels(ctx: Ctx, scope: Scope, pipeline_id: str | None) -
     created = Opportunity.date_created
     entered = case(((created <= change.at) & (change.previous_at.is_(None) | (change.previous_at < created)),
                     created), else_=change.previous_at)
-    advance = {old: float(seconds) for old, seconds in (await ctx.session.execute(
-        select(change.old_status_id, cast(func.avg(seconds_between(change.at, entered, scope.dialect)), Float))
-        .join(Opportunity, Opportunity.id == change.opportunity_id)
-        .where(*cohort, change.at >= scope.period.start, entered >= scope.period.start,
-               ranked(change.new_status_id) > ranked(change.old_status_id), ranked(change.old_status_id) >= 0)
-        .group_by(change.old_status_id))).tuples() if seconds is not None}
+    advanced = (select(change.old_status_id, cast(func.avg(seconds_between(change.at, entered, scope.dialect)), Float))
+                .join(Opportunity, Opportunity.id == change.opportunity_id)
+                .where(*cohort, change.at >= scope.period.start, entered >= scope.period.start,
+                       ranked(change.new_status_id) > ranked(change.old_status_id), ranked(change.old_status_id) >= 0)
+                .group_by(change.old_status_id))
+    names = select(Pipeline.id, Pipeline.name).where(Pipeline.id.in_(stages))
+    reached_rows, advanced_rows, pipeline_rows = await together(ctx, *map(rows_of, (reached, advanced, names)))
 
-    pipelines = {p.id: p.name for p in await ctx.session.scalars(select(Pipeline).where(Pipeline.id.in_(stages)))}
+    reach: dict[tuple[str, int, str], int] = defaultdict(int)  # (pipeline, furthest rank, kind now) -> how many
+    per_status: dict[str, tuple[int, int, int, float]] = {}  # status now -> count, value, weighted, to win
+    for pid, sid, top, n, value, w, to_win in reached_rows:
+        reach[(pid, top, kind.get(sid, "active"))] += n
+        was = per_status.get(sid, (0, 0, 0, 0.0))
+        per_status[sid] = (was[0] + n, was[1] + int(value), was[2] + int(w), was[3] + float(to_win))
+    advance = {old: float(seconds) for old, seconds in advanced_rows if seconds is not None}  # stage -> seconds
+    pipelines = dict(pipeline_rows)
     out = []
     for pid, pipeline_stages in stages.items():
         ours = [s for s in statuses if s.pipeline_id == pid]
@@ -450,31 +505,40 @@ LEADERBOARD = ["opportunities.won.count", "opportunities.won.value.sum", "opport
 async def sales_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
     scope = await scope_of(ctx, args)
     where = [scope.only(Opportunity.owner_id), _pipeline(args.pipeline_id)]
-    month = scope.period.bucket(Opportunity.date_won, "month", scope.dialect)
-    won = {bucket_key(m): (n, int(v)) for m, n, v in (await ctx.session.execute(
-        select(month, func.count(), func.coalesce(func.sum(Opportunity.value), 0))
-        .where(*where, scope.period.within(Opportunity.date_won)).group_by(month))).tuples()}
-    closes = month_of(Opportunity.expected_close_date, scope.dialect)
-    active = select(Status.id).where(Status.kind == "opportunity", func.coalesce(Status.type, "active") == "active")
-    forecast = {bucket_key(m): (n, int(v), w) for m, n, v, w in (await ctx.session.execute(
-        select(closes, func.count(), func.coalesce(func.sum(Opportunity.value), 0),
-               func.coalesce(func.sum(weighted_value), 0))
-        .where(*where, Opportunity.status_id.in_(active),
-               Opportunity.expected_close_date.between(scope.period.first, scope.period.last))
-        .group_by(closes))).tuples()}
-    board = await activity_report(ctx, schemas.ActivityReportArgs(
-        date_start=scope.period.first, date_end=scope.period.last, users=scope.users, metrics=LEADERBOARD,
-        type="comparison"))
+
+    async def by_month(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:  # won, and forecast by close month
+        month = scope.period.bucket(Opportunity.date_won, "month", scope.dialect)
+        won = {bucket_key(m): (n, int(v)) for m, n, v in (await ctx.session.execute(
+            select(month, func.count(), func.coalesce(func.sum(Opportunity.value), 0))
+            .where(*where, scope.period.within(Opportunity.date_won)).group_by(month))).tuples()}
+        closes = month_of(Opportunity.expected_close_date, scope.dialect)
+        active = select(Status.id).where(Status.kind == "opportunity",
+                                         func.coalesce(Status.type, "active") == "active")
+        forecast = {bucket_key(m): (n, int(v), w) for m, n, v, w in (await ctx.session.execute(
+            select(closes, func.count(), func.coalesce(func.sum(Opportunity.value), 0),
+                   func.coalesce(func.sum(weighted_value), 0))
+            .where(*where, Opportunity.status_id.in_(active),
+                   Opportunity.expected_close_date.between(scope.period.first, scope.period.last))
+            .group_by(closes))).tuples()}
+        return won, forecast
+
+    (won, forecast), board, funnels, workflows = await together(
+        ctx, by_month,
+        partial(activity_report, args=schemas.ActivityReportArgs(
+            date_start=scope.period.first, date_end=scope.period.last, users=scope.users, metrics=LEADERBOARD,
+            type="comparison")),
+        partial(opportunity_funnels, scope=scope, pipeline_id=args.pipeline_id),
+        partial(workflow_performance, within=scope.period.within, only=scope.only))
     months = scope.period.buckets("month")
     return {
         "period": scope.out(),
         "won_by_month": [{"month": m, "count": won.get(m, (0, 0))[0], "value": won.get(m, (0, 0))[1]} for m in months],
-        "stage_conversion": await opportunity_funnels(ctx, scope, args.pipeline_id),
+        "stage_conversion": funnels,
         "forecast": [{"month": m, "count": forecast.get(m, (0, 0, 0))[0], "value": forecast.get(m, (0, 0, 0))[1],
                       "weighted_value": weighted(forecast.get(m, (0, 0, 0))[2])} for m in months],
         "leaderboard": sorted(board["rows"], key=lambda r: (-r["opportunities.won.value.sum"],
                                                            -r["opportunities.won.count"])),
-        "workflow_performance": await workflow_performance(ctx, scope.period.within, scope.only),
+        "workflow_performance": workflows,
     }
 
 

@@ -116,7 +116,8 @@ def create_sqlite_triggers() -> None:
                "; END")
 
 
-CONTACT_INDEX = ("CREATE INDEX ix_activity_contact ON activity (organization_id, activity_at) INCLUDE (user_id, lead_id) "
+CONTACT_INDEX = ("CREATE INDEX ix_activity_contact ON activity (organization_id, activity_at) "
+                 "INCLUDE (user_id, lead_id) "
                  "WHERE (type = 'call' AND direction = 'outbound') "
                  "OR (type = 'email' AND direction = 'outbound' AND status = 'sent') "
                  "OR (type = 'sms' AND direction = 'outbound' AND status = 'sent')")
