@@ -103,6 +103,22 @@ def test_activity_comparison_per_user_and_the_users_filter(api: Api, calls: dict
     assert only["totals"] == {"calls.outbound.count": 1, "calls.inbound.count": 1, "emails.sent.count": 1}
 
 
+def test_local_days_across_transitions_at_midnight(api: Api) -> None:
+    """Santiago: on 5 April 2026 midnight comes twice (clocks go back at 00:00 to 23:00), on 6 September
+    not at all (00:00 jumps to 01:00). Each call falls on its local day, in the summary and in the buckets of
+    the distinct contacted leads alike."""
+    set_zone(api, "America/Santiago")
+    lead = make_lead(api)["id"]
+    for at in ("2026-04-05T03:30:00Z", "2026-04-05T04:30:00Z",  # 23:30 on the 4th (the second time), 00:30
+               "2026-09-06T03:30:00Z", "2026-09-06T04:30:00Z"):  # 23:30 on the 5th, 01:30 on the 6th
+        call(api, lead, at)
+    metrics = ["calls.outbound.count", "leads.contacted.count"]
+    for period, expected in ((("2026-04-03", "2026-04-06"), [(0, 0), (1, 1), (1, 1), (0, 0)]),
+                             (("2026-09-05", "2026-09-06"), [(1, 1), (1, 1)])):
+        body = report(api, "activity", date_start=period[0], date_end=period[1], metrics=metrics)
+        assert [tuple(r[m] for m in metrics) for r in body["rows"]] == expected, period
+
+
 def test_calls_funnel(api: Api, calls: dict[str, Any]) -> None:
     member = calls["member"]
     body = report(api, "calls_funnel", **WEEK)
