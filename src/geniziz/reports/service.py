@@ -7,8 +7,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -248,12 +248,12 @@ async def activity_report(ctx: Ctx, args: schemas.ActivityReportArgs) -> dict[st
                for source in dict.fromkeys(METRICS[k].source_on(scope.dialect) for k in keys)}
     totals: dict[str, int] = {}
     by_key: dict[Any, dict[str, int]] = defaultdict(dict)
-    for rows_of, totals_of in await together(ctx, *(
+    for per_row, per_period in await together(ctx, *(
             partial(_source, scope=scope, source=source, wanted=wanted, args=args)
             for source, wanted in sources.items())):
-        for key, values in rows_of.items():  # the sources' metrics are apart: no figure is overwritten
+        for key, values in per_row.items():  # the sources' metrics are apart: no figure is overwritten
             by_key[key].update(values)
-        totals.update(totals_of)
+        totals.update(per_period)
 
     def row(values: dict[str, int]) -> dict[str, int]:
         return {k: values.get(k, 0) for k in keys}
