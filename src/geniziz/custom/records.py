@@ -75,7 +75,8 @@ class CustomValues:
     label: ClassVar[str]
 
     async def custom_fields(self, ctx: Ctx, obj: Any) -> list[CustomField]:
-        return await fields_of(ctx, self.object_type)
+        fresh = (_WRITING.get() or {}).get(self.object_type)  # the write's resource has read them already
+        return fresh if fresh is not None else await fields_of(ctx, self.object_type)
 
     def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
         where = filters.pop(CUSTOM_FILTERS, None)
@@ -103,6 +104,8 @@ class CustomParams(BaseModel):
 # The workspace's field definitions for the request being shaped: {object type: fields}. Shaping
 # (Resource.serialize_all) is synchronous and has no session, so each operation loads them first.
 _FIELDS: ContextVar[dict[str, list[CustomField]] | None] = ContextVar("custom_fields", default=None)
+# The same, when a write read them in its own transaction: what its values are checked against, too.
+_WRITING: ContextVar[dict[str, list[CustomField]] | None] = ContextVar("custom_fields_written", default=None)
 
 # Leads whose instances were asked for, and the lists to fill: [(lead ID, list)].
 _EMBED: ContextVar[list[tuple[str, list[dict[str, Any]]]] | None] = ContextVar("custom_embed", default=None)
@@ -149,7 +152,8 @@ class CustomizedResource(Resource):
         return {self.object_type, *self.nested.values()}
 
     async def _shaped(self, ctx: Ctx, call: Any, *, fresh: bool = False) -> Any:
-        token = _FIELDS.set(await definitions(ctx, self.shown_kinds(), fresh=fresh))  # cached, for reads
+        found = await definitions(ctx, self.shown_kinds(), fresh=fresh)  # cached, for reads
+        token, writing = _FIELDS.set(found), _WRITING.set(found if fresh else None)
         pending = _EMBED.set([])
         try:
             body = await call
@@ -158,6 +162,7 @@ class CustomizedResource(Resource):
             return body
         finally:
             _FIELDS.reset(token)
+            _WRITING.reset(writing)
             _EMBED.reset(pending)
 
     # -- reading
