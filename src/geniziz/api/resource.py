@@ -60,6 +60,8 @@ class CrudService(Generic[M]):
 
     # -- reading
     def query(self, ctx: Ctx) -> Select:
+        """The records with what ``load_options`` loads along: a joined collection (a lead's contacts) repeats
+        a record per row, so read results with ``.unique()``."""
         return self._query
 
     @cached_property
