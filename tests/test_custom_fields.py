@@ -391,3 +391,47 @@ def test_the_workspace_openapi_document_types_its_own_fields(api: Api, other: Ap
     # The public document stays one for every workspace, and this one needs a key.
     assert seats not in str(api.ok("GET", "/openapi.json"))
     assert httpx.get(f"{api.server_url}/api/v1/me/openapi.json").status_code == 401
+
+
+def test_definitions_are_cached_per_process_and_another_process_sees_a_change(api: Api, server: Server,
+                                                                               tmp_path: Path) -> None:
+    """Reads use per-process cached definitions, keyed by the workspace's custom_fields_version (read with the
+    API key): the process that changes a field shows it at once, another within its key cache's TTL, and
+    writes always check values against the committed definitions."""
+    from tests.conftest import start_server, stop_server
+
+    second = start_server(server.database_url, tmp_path / "second.log", GENIZIZ_AUTH_CACHE_SECONDS="1")
+    try:
+        with Api(second.base_url, api.key) as far:
+            lead = make_lead(api, name="Cached Co")
+            assert "custom" in far.ok("GET", f"/lead/{lead['id']}/") and far.ok("GET", "/lead/")["data"]  # cached: none
+
+            # Written through the main server: it shows at once there, and in the second process once its key
+            # lookup expires (1 s here).
+            tier = field(api, "lead", "Tier", "text")["id"]
+            api.ok("PUT", f"/lead/{lead['id']}/", json={f"custom.{tier}": "gold"})
+            assert api.ok("GET", f"/lead/{lead['id']}/")["custom"] == {"Tier": "gold"}
+            assert api.ok("GET", f"/lead/?custom.{tier}=gold")["data"][0]["id"] == lead["id"]
+            wait_until(lambda: far.get(f"/lead/{lead['id']}/").json().get("custom") == {"Tier": "gold"},
+                       timeout=10, what="the second process to show the new field")
+            assert far.ok("GET", f"/lead/?custom.{tier}=gold")["data"][0][f"custom.{tier}"] == "gold"
+
+            # A required field made in the main server binds the second one's writes at once (writes read the
+            # definitions afresh), whatever its cached copy says.
+            must = field(api, "lead", "Region", "text", required=True)["id"]
+            far.bad("POST", "/lead/", f"custom.{must}", json={"name": "No region"})
+            far.ok("POST", "/lead/", json={"name": "With region", f"custom.{must}": "eu"})
+
+            # Renamed and deleted through the second process: at once there, within 5 s (the default TTL) here.
+            far.ok("PUT", f"/custom_field/lead/{tier}/", json={"name": "Level"})
+            assert far.ok("GET", f"/lead/{lead['id']}/")["custom"] == {"Level": "gold"}
+            wait_until(lambda: api.get(f"/lead/{lead['id']}/").json().get("custom") == {"Level": "gold"},
+                       timeout=15, what="the main server to show the renamed field")
+            far.ok("DELETE", f"/custom_field/lead/{tier}/")
+            assert f"custom.{tier}" not in far.ok("GET", f"/lead/{lead['id']}/")
+            far.bad("GET", f"/lead/?custom.{tier}=gold")
+            wait_until(lambda: api.get(f"/lead/?custom.{tier}=gold").status_code == 400, timeout=15,
+                       what="the main server to forget the deleted field")
+    finally:
+        stop_server(second)
+    assert "Unhandled error" not in second.log()

@@ -271,8 +271,11 @@ def test_the_database_answers_from_the_index(server: Server, api: Api) -> None:
                     plans["common term"] = await plan(session, queries["lead query"])
                 finally:
                     search.PROBE = probe
-                for fts in ("lead_fts", "contact_fts"):  # compares the index with the table it mirrors
-                    await session.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)"))
+                # Compares the index with the table it mirrors: an INSERT in form, so not on a read
+                # unit's (query_only) connection.
+                async with db.unit(api.org_id, write=True) as checking:
+                    for fts in ("lead_fts", "contact_fts"):
+                        await checking.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)"))
                 plans["triggers"] = " ".join(sorted(await session.scalars(text(
                     "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_fts_%'"))))
                 plans["key triggers"] = " ".join(sorted(await session.scalars(text(

@@ -86,8 +86,8 @@ class CustomizedActivityResource(CustomizedResource, ActivityResource):
             described["fields_by_custom_activity_type"] = by_type or "(no custom activity types in this workspace)"
         return described
 
-    async def _definitions(self, ctx: Ctx) -> dict[str, list[CustomField]]:
-        return {**await super()._definitions(ctx), "custom_activity": await fields_of(ctx, "custom_activity")}
+    def shown_kinds(self) -> set[str]:
+        return {*super().shown_kinds(), "custom_activity"}
 
     def show_values(self, objs: list[Any], rows: list[dict[str, Any]], fields: set[str] | None) -> list[dict[str, Any]]:
         """Custom activities show their type's values by field name as `fields` (stored in `custom` by ID)."""

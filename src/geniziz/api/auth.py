@@ -19,6 +19,9 @@ class Principal:
     user_id: str
     role: str
     api_key_id: str
+    # The workspace's custom_fields_version when the key was looked up (None: not known, read the definitions
+    # afresh). Cached with the key, so another process's change to the definitions shows within the key's TTL.
+    fields_version: int | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -67,9 +67,10 @@ def _check_text(value: Any) -> None:
 
 # --- timestamps --------------------------------------------------------------------------------
 def format_timestamp(value: datetime) -> str:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is not UTC:  # what the database gives is UTC already (db.UTCDateTime)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     # isoformat, not strftime: "%Y" drops the leading zeros of years before 1000 on some platforms.
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def _to_utc(value: datetime) -> datetime:

@@ -24,6 +24,7 @@ from sqlalchemy import Select, select
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error
 from geniziz.api.resource import REGISTRY, Resource
+from geniziz.custom.definitions import definitions
 from geniziz.custom.models import CustomField, CustomObject
 from geniziz.custom.values import PREFIX, conditions, dialect_of, fields_of, merge, show
 
@@ -74,7 +75,8 @@ class CustomValues:
     label: ClassVar[str]
 
     async def custom_fields(self, ctx: Ctx, obj: Any) -> list[CustomField]:
-        return await fields_of(ctx, self.object_type)
+        fresh = (_WRITING.get() or {}).get(self.object_type)  # the write's resource has read them already
+        return fresh if fresh is not None else await fields_of(ctx, self.object_type)
 
     def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
         where = filters.pop(CUSTOM_FILTERS, None)
@@ -102,6 +104,8 @@ class CustomParams(BaseModel):
 # The workspace's field definitions for the request being shaped: {object type: fields}. Shaping
 # (Resource.serialize_all) is synchronous and has no session, so each operation loads them first.
 _FIELDS: ContextVar[dict[str, list[CustomField]] | None] = ContextVar("custom_fields", default=None)
+# The same, when a write read them in its own transaction: what its values are checked against, too.
+_WRITING: ContextVar[dict[str, list[CustomField]] | None] = ContextVar("custom_fields_written", default=None)
 
 # Leads whose instances were asked for, and the lists to fill: [(lead ID, list)].
 _EMBED: ContextVar[list[tuple[str, list[dict[str, Any]]]] | None] = ContextVar("custom_embed", default=None)
@@ -143,17 +147,13 @@ class CustomizedResource(Resource):
         self.list_query = create_model(self.list_query.__name__, __base__=(self.list_query, CustomParams))
         self.description = f"{self.description} {FILTER_DOC}".strip()
 
-    async def _definitions(self, ctx: Ctx) -> dict[str, list[CustomField]]:
-        """The workspace's fields of this record and of the records it embeds (a lead's contacts), in one
-        query: every read pays for it."""
-        found: dict[str, list[CustomField]] = {kind: [] for kind in {self.object_type, *self.nested.values()}}
-        for field in await ctx.session.scalars(select(CustomField).where(CustomField.object_type.in_(sorted(found)))
-                                               .order_by(CustomField.id)):
-            found[field.object_type].append(field)
-        return found
+    def shown_kinds(self) -> set[str]:
+        """The object types whose fields this resource shows: its own and its embedded records' (a lead's contacts)."""
+        return {self.object_type, *self.nested.values()}
 
-    async def _shaped(self, ctx: Ctx, call: Any) -> Any:
-        token = _FIELDS.set(await self._definitions(ctx))
+    async def _shaped(self, ctx: Ctx, call: Any, *, fresh: bool = False) -> Any:
+        found = await definitions(ctx, self.shown_kinds(), fresh=fresh)  # cached, for reads
+        token, writing = _FIELDS.set(found), _WRITING.set(found if fresh else None)
         pending = _EMBED.set([])
         try:
             body = await call
@@ -162,6 +162,7 @@ class CustomizedResource(Resource):
             return body
         finally:
             _FIELDS.reset(token)
+            _WRITING.reset(writing)
             _EMBED.reset(pending)
 
     # -- reading
@@ -238,11 +239,11 @@ class CustomizedResource(Resource):
                      parent_id: str | None = None) -> dict[str, Any]:
         if getattr(body, "custom", None) is None:  # enforce required fields on the record's own create
             body = body.model_copy(update={"custom": {}})
-        return await self._shaped(ctx, super().create(ctx, body, fields, parent_id))
+        return await self._shaped(ctx, super().create(ctx, body, fields, parent_id), fresh=True)
 
     async def update(self, ctx: Ctx, record_id: str, body: BaseModel, fields: str | None = None,
                      parent_id: str | None = None) -> dict[str, Any]:
-        return await self._shaped(ctx, super().update(ctx, record_id, body, fields, parent_id))
+        return await self._shaped(ctx, super().update(ctx, record_id, body, fields, parent_id), fresh=True)
 
     # -- what MCP's describe_resource adds: this workspace's own fields
     async def describe_custom(self, ctx: Ctx) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""API-key lookup: one indexed query on the key's digest, cached briefly in-process."""
+"""API-key lookup: one indexed query on the key's digest, cached briefly in-process. It also reads the
+workspace's custom_fields_version, which tells the cached custom field definitions when they are stale."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geniziz.api.auth import Principal, digest
 from geniziz.db import Database
-from geniziz.identity.models import ApiKey, Membership
+from geniziz.identity.models import ApiKey, Membership, Organization
 
 
 class KeyResolver:
@@ -32,12 +33,15 @@ class KeyResolver:
             return self._cache[key_digest]
         async with self.db.system_session() as session:  # the key says which workspace
             row = (await session.execute(
-                select(ApiKey.id, ApiKey.organization_id, ApiKey.user_id, Membership.role)
+                select(ApiKey.id, ApiKey.organization_id, ApiKey.user_id, Membership.role,
+                       Organization.custom_fields_version)
                 .join(Membership, (Membership.user_id == ApiKey.user_id)
                       & (Membership.organization_id == ApiKey.organization_id))
+                .join(Organization, Organization.id == ApiKey.organization_id)
                 .where(ApiKey.digest == key_digest)
             )).first()
-        principal = Principal(row.organization_id, row.user_id, row.role, row.id) if row else None
+        principal = (Principal(row.organization_id, row.user_id, row.role, row.id, row.custom_fields_version)
+                     if row else None)
         self._cache[key_digest] = principal
         return principal
 

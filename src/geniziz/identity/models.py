@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geniziz.db import Base, IdString, Json, utcnow
@@ -22,6 +22,11 @@ class Organization(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     # An IANA zone name: where the workspace's days, weeks and months begin (reports).
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # Bumped in the transaction that changes a custom field definition: the key lookup reads it, so every
+    # process knows when its cached definitions are stale (custom/definitions.py). Left to the database on
+    # insert, and not read back (eager_defaults off), so code creating a workspace runs at older revisions too.
+    custom_fields_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    __mapper_args__ = {"eager_defaults": False}
     date_created: Mapped[datetime] = mapped_column(default=utcnow)
     date_updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

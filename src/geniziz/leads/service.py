@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from geniziz import events
 from geniziz.api.context import Ctx
@@ -56,7 +56,7 @@ class LeadService(CustomValues, CrudService[Lead]):
     }
 
     def load_options(self) -> tuple[Any, ...]:
-        return (selectinload(Lead.contacts),)
+        return (joinedload(Lead.contacts),)
 
     def filter(self, ctx: Ctx, query: Select, filters: dict[str, Any]) -> Select:
         text = (filters.pop("query", None) or "").strip().lower()

@@ -94,14 +94,14 @@ async def find_company(ctx: Ctx, domain: str | None, linkedin: str | None, name:
     service = _leads().service
     if domain:
         query = service.query(ctx).where(func.lower(Lead.url).contains(domain, autoescape=True))
-        for lead in await ctx.session.scalars(query.order_by(Lead.id).limit(50)):
+        for lead in (await ctx.session.scalars(query.order_by(Lead.id).limit(50))).unique():
             if domain_key(lead.url) == domain:
                 return lead
     if found := await linked(ctx, _leads(), LINKEDIN_COMPANY_SOURCE, linkedin):
         return found
     if name:
         query = service.query(ctx).where(func.lower(Lead.name) == name.lower())
-        return (await ctx.session.scalars(query.order_by(Lead.id).limit(1))).first()
+        return (await ctx.session.scalars(query.order_by(Lead.id).limit(1))).unique().first()
     return None
 
 

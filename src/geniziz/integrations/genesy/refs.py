@@ -99,4 +99,4 @@ async def one(ctx: Ctx, resource: Resource, record_id: str, *, for_update: bool 
     query = service.query(ctx).where(service.model.id == record_id)
     if for_update:
         query = query.with_for_update(of=service.model).execution_options(populate_existing=True)
-    return (await ctx.session.scalars(query)).first()
+    return (await ctx.session.scalars(query)).unique().first()

@@ -1,0 +1,92 @@
+"""The workspace's custom field definitions, as reads need them: cached per process.
+
+Every read of a record that carries custom values shows them by its workspace's definitions, which cost a
+query per request (about half of a lead read's CPU). They are cached here per workspace, with the
+workspace's ``organization.custom_fields_version``:
+
+- every change to a definition bumps that version in its own transaction (a flush that creates, changes or
+  deletes a field, or deletes a row whose deletion cascades to fields: a custom object or activity type);
+- the process that made the change drops its copy once the change commits: its next read has it;
+- other processes learn the version with the caller's key (identity/keys.py reads it in the same query),
+  so they see the change once that key's cached lookup expires: within ``auth_cache_seconds`` (5 s), as
+  for a revoked key;
+- writes never use the cache: values are checked against the committed definitions (``fields_of``), and
+  a write's response is shaped with definitions read in its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any
+
+from cachetools import LRUCache
+from sqlalchemy import event, select, update
+
+from geniziz.api.context import Ctx
+from geniziz.custom.models import CustomField
+from geniziz.db import WorkspaceSession
+from geniziz.identity.models import Organization
+
+Definitions = dict[str, list[CustomField]]  # {object type: its fields, oldest first}
+
+# {workspace ID: (custom_fields_version, every field of the workspace by object type)}
+_cache: LRUCache[str, tuple[int, Definitions]] = LRUCache(maxsize=2_000)
+# Bumped whenever this process drops a workspace's copy: a read that began before a local change
+# committed must not store what it read (it may predate the change).
+_drops = 0
+_CHANGED = "custom_fields_changed"  # session.info: workspaces whose definitions this transaction changed
+
+
+async def definitions(ctx: Ctx, kinds: Iterable[str], *, fresh: bool = False) -> Definitions:
+    """The workspace's fields of each object type in ``kinds``. ``fresh``: read in this transaction (writes)."""
+    kinds = sorted(set(kinds))
+    version = ctx.principal.fields_version  # None: a caller without a key lookup (worker, CLI)
+    if fresh or version is None:
+        return _grouped(await ctx.session.scalars(
+            select(CustomField).where(CustomField.object_type.in_(kinds)).order_by(CustomField.id)), kinds)
+    cached = _cache.get(ctx.org_id)
+    if cached is None or cached[0] != version:
+        drops = _drops
+        fields = list(await ctx.session.scalars(select(CustomField).order_by(CustomField.id)))
+        for field in fields:  # detached: shared by every request of this process, read only
+            ctx.session.expunge(field)
+        cached = (version, _grouped(fields, None))
+        if drops == _drops:
+            _cache[ctx.org_id] = cached
+    return {kind: cached[1].get(kind, []) for kind in kinds}
+
+
+def _grouped(fields: Iterable[CustomField], kinds: list[str] | None) -> Definitions:
+    found: Definitions = {kind: [] for kind in kinds or ()}
+    for field in fields:
+        found.setdefault(field.object_type, []).append(field)
+    return found
+
+
+# Rows whose deletion deletes custom fields with them (ON DELETE CASCADE): custom object and activity types.
+_CASCADING = frozenset(fk.target_fullname.partition(".")[0] for fk in CustomField.__table__.foreign_keys
+                       if fk.ondelete == "CASCADE")
+
+
+@event.listens_for(WorkspaceSession, "after_flush")
+def _bump_version(session: Any, _context: Any) -> None:
+    # session.new / dirty / deleted still list what this flush wrote.
+    workspaces = {obj.organization_id for obj in chain(session.new, session.dirty, session.deleted)
+                  if isinstance(obj, CustomField)}
+    workspaces |= {obj.organization_id for obj in session.deleted
+                   if getattr(obj, "__tablename__", None) in _CASCADING and hasattr(obj, "organization_id")}
+    if not workspaces:
+        return
+    table = Organization.__table__
+    session.connection().execute(update(table).where(table.c.id.in_(sorted(workspaces)))
+                                 .values(custom_fields_version=table.c.custom_fields_version + 1))
+    session.info.setdefault(_CHANGED, set()).update(workspaces)
+
+
+@event.listens_for(WorkspaceSession, "after_commit")
+def _drop_copies(session: Any) -> None:
+    global _drops
+    for workspace in session.info.pop(_CHANGED, ()):
+        _cache.pop(workspace, None)
+        _drops += 1
