@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import io
 import json
 import re
@@ -729,6 +730,14 @@ def _slices(keys: list[str]) -> Iterator[list[str]]:
         yield keys[start:start + LOOKUP_KEYS]
 
 
+def settle_memory() -> None:
+    """Before a long import: what the process holds now (the loaded application: modules, schemas, mappers,
+    about a million objects) is set aside from the garbage collector's full collections, which walked it
+    all every few batches (5.4 s of 17.7 s for 20,000 rows). Collected first, so no garbage is kept."""
+    gc.collect()
+    gc.freeze()
+
+
 def lines_of(content: str) -> Iterator[str]:
     return iter(io.StringIO(content, newline=""))
 
@@ -808,6 +817,7 @@ async def run_import(ctx: Ctx, import_id: str) -> dict[str, Any]:
     await ctx.session.commit()
     importer = importer_for(ctx, record)
     await importer.prepare()
+    settle_memory()
 
     async def chunks(seq: int) -> AsyncIterator[list[Any]]:  # read one ahead of the chunk being written
         while (rows := await ctx.session.scalar(select(DataImportChunk.rows).where(
@@ -870,6 +880,7 @@ class FileImport:
         check_mapping(columns, mapping)
         principal = Principal(self.organization_id, self.user_id, "admin", "")
         since = utcnow()
+        settle_memory()
         total = Outcome()
         failed = done = 0
         async with self.db.unit(self.organization_id) as session:
