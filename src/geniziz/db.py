@@ -265,13 +265,19 @@ async def insert_rows(session: AsyncSession, model: Any, rows: list[dict[str, An
     defaults = {c.name: c.default.arg(None) if c.default.is_callable else c.default.arg
                 for c in table.columns if c.default is not None and (c.default.is_scalar or c.default.is_callable)}
     rows = [{**defaults, **row} for row in rows]
-    if session.bind.dialect.name != "postgresql":
+    document = None
+    if session.bind.dialect.name == "postgresql":
+        try:
+            document = orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits in a JSON column: the executemany
+            pass
+    if document is None:
         await session.execute(insert(table), [{c.name: row.get(c.name) for c in table.columns} for row in rows])
         return
     names = ", ".join(f'"{c.name}"' for c in table.columns)
     await session.execute(text(f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM '
                                f'jsonb_populate_recordset(CAST(NULL AS "{table.name}"), CAST(:rows AS jsonb))'),
-                          {"rows": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()})
+                          {"rows": document})
 
 
 # SQLAlchemy's SQLite compiler drops table hints; SQLite's own ("NOT INDEXED", "INDEXED BY <index>") go
