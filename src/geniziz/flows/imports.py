@@ -712,7 +712,8 @@ async def batches(rows: Iterator[tuple[int, dict[str, Any] | str]], size: int = 
         yield batch
 
 
-async def checked(importer: Importer, batches: AsyncIterator[list[Any]]) -> AsyncIterator[tuple[list[Any], Checked]]:
+async def checked_batches(importer: Importer,
+                          batches: AsyncIterator[list[Any]]) -> AsyncIterator[tuple[list[Any], Checked]]:
     """Each batch of rows with its check; the next batch is checked in a thread while the caller writes
     this one. Checking is this process's work (pydantic, email-validator, phonenumbers), writing waits on
     the database's: on two cores they overlap, where one after the other they added up."""
@@ -827,7 +828,7 @@ async def run_import(ctx: Ctx, import_id: str) -> dict[str, Any]:
             yield rows
             seq += 1
 
-    async for rows, check in checked(importer, chunks(record.next_chunk)):
+    async for rows, check in checked_batches(importer, chunks(record.next_chunk)):
         seq = record.next_chunk
         outcome = await importer.batch(rows, check)
         claimed = await ctx.session.execute(update(DataImport).where(
@@ -888,7 +889,7 @@ class FileImport:
         async with self.db.unit(self.organization_id) as session:
             importer = Importer(Ctx(session, principal, "import"), mapping, self.dedupe, self.dry_run, since=since)
             await importer.prepare()
-        async for batch, check in checked(importer, batches(rows, self.batch_rows)):
+        async for batch, check in checked_batches(importer, batches(rows, self.batch_rows)):
             async with self.db.unit(self.organization_id, write=True) as session:
                 importer.ctx = Ctx(session, principal, "import")
                 outcome = await importer.batch(batch, check)
