@@ -9,22 +9,41 @@ from __future__ import annotations
 from typing import Any
 
 from geniziz import events
-from geniziz.activities.service import record_activity
+from geniziz.activities.service import record_activities, record_activity
 from geniziz.api.context import Ctx
 from geniziz.statuses.models import Status
 
 
+def _lead_created(ctx: Ctx, lead: Any) -> dict[str, Any]:
+    return {"lead_id": lead.id, "activity_at": lead.date_created, "object_type": "lead", "object_id": lead.id,
+            "source": ctx.via}
+
+
+def _contact_created(ctx: Ctx, contact: Any) -> dict[str, Any]:
+    return {"lead_id": contact.lead_id, "contact_id": contact.id, "activity_at": contact.date_created,
+            "object_type": "contact", "object_id": contact.id, "source": ctx.via}
+
+
 @events.on("lead.created")
 async def lead_created(ctx: Ctx, lead: Any) -> None:
-    record_activity(ctx, "created", lead_id=lead.id, activity_at=lead.date_created,
-                    object_type="lead", object_id=lead.id, source=ctx.via)
+    record_activity(ctx, "created", **_lead_created(ctx, lead))
 
 
 @events.on("contact.created")
 async def contact_created(ctx: Ctx, contact: Any) -> None:
-    record_activity(ctx, "created", lead_id=contact.lead_id, contact_id=contact.id,
-                    activity_at=contact.date_created, object_type="contact", object_id=contact.id,
-                    source=ctx.via)
+    record_activity(ctx, "created", **_contact_created(ctx, contact))
+
+
+async def _leads_created(ctx: Ctx, leads: list[Any]) -> None:  # events.emit_many: one insert for the batch
+    await record_activities(ctx, "created", [_lead_created(ctx, lead) for lead in leads])
+
+
+async def _contacts_created(ctx: Ctx, contacts: list[Any]) -> None:
+    await record_activities(ctx, "created", [_contact_created(ctx, contact) for contact in contacts])
+
+
+lead_created.many = _leads_created  # type: ignore[attr-defined]
+contact_created.many = _contacts_created  # type: ignore[attr-defined]
 
 
 async def _status_fields(ctx: Ctx, old_status_id: str | None, new_status_id: str) -> dict[str, Any]:

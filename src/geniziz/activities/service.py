@@ -28,7 +28,7 @@ from geniziz.contacts.models import Contact
 from geniziz.contacts.service import lead_of_contact
 from geniziz.custom.records import CustomValues
 from geniziz.custom.values import fields_of, merge
-from geniziz.db import looks_like_id, new_id, utcnow
+from geniziz.db import insert_rows, looks_like_id, new_id, utcnow
 from geniziz.leads.models import Lead
 
 # Stored as columns (filtered or sorted on); every other field of a type goes into `data` (JSON).
@@ -426,15 +426,24 @@ class CustomActivityTypeService(CrudService[CustomActivityType]):
 
 
 # --- generated activities ---------------------------------------------------------------------------
-def record_activity(ctx: Ctx, activity_type: str, *, lead_id: str | None, contact_id: str | None = None,
-                          activity_at: datetime | None = None, **fields: Any) -> Activity:
+def _system_activity(ctx: Ctx, activity_type: str, *, lead_id: str | None, contact_id: str | None = None,
+                     activity_at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+    return {"id": new_id(ActivityService.prefix), "organization_id": ctx.org_id, "type": activity_type,
+            "lead_id": lead_id, "contact_id": contact_id, "user_id": ctx.user_id,
+            "activity_at": activity_at or utcnow(), "created_by": ctx.user_id, "updated_by": ctx.user_id,
+            "data": to_jsonable_python(fields)}
+
+
+def record_activity(ctx: Ctx, activity_type: str, **fields: Any) -> Activity:
     """Write a system activity in the caller's transaction: it commits (or not) with its cause."""
-    activity = Activity(id=new_id(ActivityService.prefix), organization_id=ctx.org_id, type=activity_type,
-                        lead_id=lead_id, contact_id=contact_id, user_id=ctx.user_id,
-                        activity_at=activity_at or utcnow(), created_by=ctx.user_id, updated_by=ctx.user_id,
-                        data=to_jsonable_python(fields))
+    activity = Activity(**_system_activity(ctx, activity_type, **fields))
     ctx.session.add(activity)
     return activity
+
+
+async def record_activities(ctx: Ctx, activity_type: str, items: list[dict[str, Any]]) -> None:
+    """record_activity for each of many records (an import's batch), in one multi-row insert."""
+    await insert_rows(ctx.session, Activity, [_system_activity(ctx, activity_type, **fields) for fields in items])
 
 
 class EmailThreadService(CrudService[EmailThread]):
