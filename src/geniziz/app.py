@@ -77,6 +77,14 @@ def load_domains() -> list[Any]:
     return routers
 
 
+def settle_memory() -> None:
+    """At the end of a process's start-up: what it built (modules, routes, schemas, mappers) lives as long as
+    the process, so it is collected once and moved out of the collector's reach; full collections stopped
+    re-scanning it (a 140-160 ms stall each in the server, 5.4 s of an import's 17.7 s for 20,000 rows)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -86,10 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with mcp.run(), background_worker(db, settings):  # in-process worker: see worker/runner.py
-            # What start-up built (modules, routes, schemas) lives as long as the process: moved out of the
-            # collector's reach, so that full collections stop re-scanning it (a 140-160 ms stall each).
-            gc.collect()
-            gc.freeze()
+            settle_memory()
             yield
         await db.dispose()
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import gc
 import io
 import json
 import re
@@ -733,14 +732,6 @@ def _slices(keys: list[str]) -> Iterator[list[str]]:
         yield keys[start:start + LOOKUP_KEYS]
 
 
-def settle_memory() -> None:
-    """Before a long import: what the process holds now (the loaded application: modules, schemas, mappers,
-    about a million objects) is set aside from the garbage collector's full collections, which walked it
-    all every few batches (5.4 s of 17.7 s for 20,000 rows). Collected first, so no garbage is kept."""
-    gc.collect()
-    gc.freeze()
-
-
 def lines_of(content: str) -> Iterator[str]:
     return iter(io.StringIO(content, newline=""))
 
@@ -819,8 +810,7 @@ async def run_import(ctx: Ctx, import_id: str) -> dict[str, Any]:
     record.status = "running"
     await ctx.session.commit()
     importer = importer_for(ctx, record)
-    await importer.prepare()
-    settle_memory()
+    await importer.prepare()  # (the worker's start-up set the loaded application aside from the collector)
 
     async def chunks(seq: int) -> AsyncIterator[list[Any]]:  # read one ahead of the chunk being written
         while (rows := await ctx.session.scalar(select(DataImportChunk.rows).where(
@@ -874,6 +864,7 @@ class FileImport:
 
     async def run(self, lines: Iterable[str], on_batch: Any = None, on_error: Any = None) -> dict[str, Any]:
         from geniziz.api.auth import Principal
+        from geniziz.app import settle_memory
 
         try:
             columns, rows = read_rows(lines, self.fmt)

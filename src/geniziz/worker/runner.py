@@ -255,11 +255,12 @@ async def background_worker(db: Database, settings: Settings) -> AsyncIterator[N
 
 async def run_worker(settings: Settings, concurrency: int) -> None:
     """`geniziz worker`: run until SIGTERM or SIGINT, then finish or release the running jobs."""
-    from geniziz.app import load_domains
+    from geniziz.app import load_domains, settle_memory
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_domains()
     import_job_modules(settings)
+    settle_memory()
     db = Database(settings.database_url)
     worker = Worker(db, settings, concurrency=concurrency)
     loop = asyncio.get_running_loop()
