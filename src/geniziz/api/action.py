@@ -24,7 +24,7 @@ from starlette.routing import compile_path
 
 from geniziz.api.context import Ctx, read_ctx, write_ctx
 from geniziz.api.errors import APIError, validation_field_errors
-from geniziz.api.routing import QuickRouter
+from geniziz.api.routing import DirectRoute, QuickRouter
 from geniziz.api.tabular import CSV, csv_response, wants_csv
 
 
@@ -139,7 +139,7 @@ def action_router() -> APIRouter:
     a request tries only its own group's routes (see api/routing.py)."""
     groups: dict[str, QuickRouter] = {}
     for action in ACTIONS.values():
-        groups.setdefault(action.path.strip("/").split("/")[0], QuickRouter()).add_api_route(
+        groups.setdefault(action.path.strip("/").split("/")[0], QuickRouter(route_class=DirectRoute)).add_api_route(
             action.path, _handler(action), methods=[action.method], response_model=action.output,
             status_code=action.status_code, summary=action.title, description=action.description,
             operation_id=action.name, tags=[action.tag] if action.tag else None,

@@ -4,10 +4,12 @@ and the unit of work that provides it to every surface (REST, MCP, Genesy, CLI).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
+from anyio import CancelScope
+from anyio.lowlevel import checkpoint_if_cancelled
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +55,26 @@ async def unit_of_work(db: Database, principal: Principal, *, via: str, write: b
         yield Ctx(session, principal, via, may_destroy)
 
 
+def request_unit(scope: dict[str, Any], *, write: bool) -> AbstractAsyncContextManager[Ctx]:
+    """The unit of work of one HTTP request (its ASGI scope), for the caller the gateway admitted. Its end
+    (the commit or the rollback) is shielded from cancellation, as FastAPI shields a dependency's exit:
+    a client that goes away mid-commit must not leave the commit half-awaited."""
+    state = scope["state"]
+    return _shielded_exit(unit_of_work(scope["app"].state.db, state["principal"], via=state.get("via", "api"),
+                                       write=write))
+
+
+@asynccontextmanager
+async def _shielded_exit(unit: AbstractAsyncContextManager[Ctx]) -> AsyncIterator[Ctx]:
+    with CancelScope() as cleanup:
+        async with unit as ctx:
+            try:
+                yield ctx
+            finally:
+                cleanup.shield = True
+    await checkpoint_if_cancelled()
+
+
 def _request_unit(write: bool):  # type: ignore[no-untyped-def]
     async def unit(request: Request) -> AsyncIterator[Ctx]:
         state = request.state
@@ -72,3 +94,8 @@ async def read_ctx(ctx: Annotated[Ctx, Depends(_request_unit(write=False), scope
 
 async def write_ctx(ctx: Annotated[Ctx, Depends(_request_unit(write=True), scope="function")]) -> Ctx:
     return ctx
+
+
+# The dependencies that provide a request's unit of work, and whether it writes: a DirectRoute
+# (api/routing.py) opens that unit itself, with request_unit, instead of solving them.
+UNIT_DEPENDENCIES = {read_ctx: False, write_ctx: True}

@@ -12,7 +12,7 @@ from pydantic import BaseModel, create_model
 
 from geniziz.api.context import Ctx, read_ctx, write_ctx
 from geniziz.api.resource import FieldsParam, Resource
-from geniziz.api.routing import QuickRouter
+from geniziz.api.routing import DirectRoute, QuickRouter
 
 
 class FastJSONResponse(JSONResponse):
@@ -45,7 +45,7 @@ def rest_path(resource: Resource) -> str:
 
 
 def resource_router(res: Resource) -> APIRouter:
-    router = QuickRouter(tags=[res.title])
+    router = QuickRouter(tags=[res.title], route_class=DirectRoute)
     base = rest_path(res)
     one = base + "{id}/"
     parent_dep = _parent_id if res.parent else _no_parent

@@ -1,0 +1,175 @@
+"""Direct routes (api/routing.py): resource and action routes answer without FastAPI's dependency
+solving, byte for byte as FastAPI's own handler would, and commit before they answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import text
+
+from geniziz.api.auth import Principal
+from geniziz.api.context import Ctx, write_ctx
+from geniziz.api.gateway import API_PREFIX
+from geniziz.api.routing import DirectRoute, QuickRouter, _direct_handler
+from geniziz.app import create_app
+from geniziz.config import Settings
+from geniziz.db import Database, new_id
+from geniziz.tasks.models import Task
+from tests.conftest import Api, Server
+from tests.factories import make_lead
+
+
+def _app(server: Server, *, direct: bool, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """The real app in-process; with direct=False every route keeps FastAPI's own handler."""
+    with monkeypatch.context() as patch:
+        if not direct:
+            patch.setattr(DirectRoute, "get_route_handler", APIRoute.get_route_handler)
+        limits = {f"rate_limit_{group}": "100000/minute" for group in ("read", "write", "heavy")}
+        return create_app(Settings(database_url=server.database_url, **limits))  # type: ignore[arg-type]
+
+
+def _api_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, APIRoute]]:
+    """The app's routes under /api/v1 with their full paths, through the included routers."""
+    out = []
+    for route in routes:
+        if (included := getattr(route, "original_router", None)) is not None:
+            out += _api_routes(included.routes, prefix + route.include_context.prefix)
+        elif isinstance(route, APIRoute) and (prefix + route.path).startswith(API_PREFIX):
+            out.append((prefix + route.path, route))
+    return out
+
+
+def _requests(app: FastAPI, lead_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """For every route under /api/v1: malformed queries, bodies and content, and unknown IDs."""
+    bodies: list[dict[str, Any]] = [
+        {"content": b'{"name": ', "headers": {"content-type": "application/json"}},  # malformed JSON
+        {"content": b"", "headers": {"content-type": "application/json"}},  # empty
+        {"content": b"[1, 2]", "headers": {"content-type": "application/json"}},  # not an object
+        {"content": b'{"zz_unknown": 1}', "headers": {"content-type": "application/vnd.x+json; charset=utf-8"}},
+        {"content": b"\xff\xfe", "headers": {"content-type": "application/json"}},  # not UTF-8
+        {"content": b"name=x", "headers": {"content-type": "application/x-www-form-urlencoded"}},  # refused: 415
+        {},  # no body at all
+    ]
+    out = []
+    for path, route in _api_routes(app.router.routes):
+        concrete = re.sub(r"\{(\w+)\}", "nope_0", path)
+        for method in route.methods:
+            out.append((method, concrete + "?_limit=x&_fields=1&zz_unknown=1", {}))
+            if method in ("POST", "PUT", "PATCH"):
+                out += [(method, concrete, body) for body in bodies]
+    out += [("GET", f"{API_PREFIX}/lead/{lead_id}/", {}), ("GET", f"{API_PREFIX}/lead/{lead_id}/?_fields=name", {}),
+            ("GET", f"{API_PREFIX}/lead/?_limit=2", {}), ("GET", f"{API_PREFIX}/status/lead/", {}),
+            ("GET", f"{API_PREFIX}/lead/{lead_id}", {}), ("PATCH", f"{API_PREFIX}/lead/{lead_id}/", {}),
+            ("PUT", f"{API_PREFIX}/lead/{lead_id}/", {"json": {"name": None}}),
+            ("PUT", f"{API_PREFIX}/lead/{lead_id}/", {"json": {"url": 5}})]
+    return out
+
+
+def _direct_count(app: FastAPI) -> int:
+    """Routes whose handler is the direct one."""
+    return sum(isinstance(route, DirectRoute) and _direct_handler(route.dependant, route.body_field is not None,
+                                                                  route._embed_body_fields) is not None
+               for _, route in _api_routes(app.router.routes))
+
+
+def test_direct_routes_answer_as_fastapi_does(server: Server, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    lead = make_lead(api)
+    direct, plain = _app(server, direct=True, monkeypatch=monkeypatch), _app(server, direct=False, monkeypatch=monkeypatch)
+    requests = _requests(direct, lead["id"])
+    assert len(requests) > 500, len(requests)
+
+    async def answer(app: FastAPI, method: str, path: str, kwargs: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", auth=(api.key, "")) as client:
+            response = await client.request(method, path, **kwargs)
+        # Both apps count against the same limits, a second apart: the reset may differ.
+        headers = {k: v for k, v in response.headers.items() if k != "x-request-id" and not k.startswith("ratelimit")}
+        return response.status_code, headers, response.content
+
+    async def main() -> list[str]:
+        differences = []
+        try:
+            for method, path, kwargs in requests:
+                got, expected = await answer(direct, method, path, kwargs), await answer(plain, method, path, kwargs)
+                if got != expected:
+                    differences.append(f"{method} {path} {kwargs}:\n  direct {str(got)[:400]}\n  fastapi {str(expected)[:400]}")
+        finally:
+            await direct.state.db.dispose()
+            await plain.state.db.dispose()
+        return differences
+
+    differences = asyncio.run(main())
+    assert not differences, "\n".join(differences[:10])
+    # The comparison means something only if the routes did take the direct path.
+    assert _direct_count(direct) > 200
+
+
+def test_every_resource_and_action_route_is_direct(server: Server) -> None:
+    from geniziz.api.action import ACTIONS
+    from geniziz.api.resource import REGISTRY
+
+    app = create_app(Settings(database_url=server.database_url))
+    declared = len(ACTIONS) + sum(len(res.operations) for res in REGISTRY.values())
+    assert _direct_count(app) >= declared - 10, (_direct_count(app), declared)
+
+
+def test_a_failed_commit_is_an_error_response_on_a_direct_route(server: Server, api: Api) -> None:
+    """A direct route commits before the response is sent: a commit that fails (a constraint checked only at
+    COMMIT) is an error response, and the handler's writes are gone."""
+    lead = make_lead(api)
+    sqlite = server.database_url.startswith("sqlite")
+    app = FastAPI()
+    app.state.db = Database(server.database_url, pool_size=2)
+    handled: list[str] = []
+
+    @app.middleware("http")
+    async def authenticated(request: Request, call_next: Any) -> Any:
+        request.state.principal = Principal(api.org_id, api.user_id, "admin", "key_test")
+        return await call_next(request)
+
+    router = QuickRouter(route_class=DirectRoute)
+
+    @router.post("/task/{fail}")
+    async def create(fail: str, ctx: Ctx = Depends(write_ctx)) -> JSONResponse:
+        task = Task(id=new_id("task"), organization_id=ctx.org_id, lead_id=lead["id"], text="kept?")
+        ctx.session.add(task)
+        if fail == "fail":  # a violation that only COMMIT detects
+            if sqlite:
+                await ctx.session.execute(text("PRAGMA defer_foreign_keys = ON"))
+                ctx.session.add(Task(id=new_id("task"), organization_id=ctx.org_id, lead_id=new_id("lead"), text="x"))
+            else:
+                await ctx.session.execute(text("CREATE TEMP TABLE probe (x int UNIQUE DEFERRABLE INITIALLY DEFERRED) "
+                                               "ON COMMIT DROP"))
+                await ctx.session.execute(text("INSERT INTO probe VALUES (1), (1)"))
+        await ctx.session.flush()
+        handled.append(task.id)
+        return JSONResponse({"id": task.id})
+
+    app.include_router(router)
+    route = router.routes[0]
+    assert isinstance(route, DirectRoute)
+    assert "solve_dependencies" not in route.get_route_handler().__code__.co_names  # the direct handler
+
+    async def call(fail: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(f"/task/{fail}")
+
+    async def main() -> tuple[httpx.Response, httpx.Response]:
+        try:
+            return await call("ok"), await call("fail")
+        finally:
+            await app.state.db.dispose()
+
+    ok, failed = asyncio.run(main())
+    assert ok.status_code == 200 and failed.status_code == 500
+    assert len(handled) == 2  # the handler returned normally both times: the commit decided
+    assert api.ok("GET", f"/task/{handled[0]}/")["id"] == handled[0]
+    api.bad("GET", f"/task/{handled[1]}/", status=404)
