@@ -62,10 +62,14 @@ def _requests(app: FastAPI, lead_id: str) -> list[tuple[str, str, dict[str, Any]
         concrete = re.sub(r"\{(\w+)\}", "nope_0", path)
         for method in route.methods:
             out.append((method, concrete + "?_limit=x&_fields=1&zz_unknown=1", {}))
+            out.append((method, concrete + "?_limit=&_fields=a&_fields=b&_skip=5&_skip=x", {}))
             if method in ("POST", "PUT", "PATCH"):
                 out += [(method, concrete, body) for body in bodies]
     out += [("GET", f"{API_PREFIX}/lead/{lead_id}/", {}), ("GET", f"{API_PREFIX}/lead/{lead_id}/?_fields=name", {}),
             ("GET", f"{API_PREFIX}/lead/?_limit=2", {}), ("GET", f"{API_PREFIX}/status/lead/", {}),
+            ("GET", f"{API_PREFIX}/lead/?status_id=x&status_id=y&query=", {}),
+            ("GET", f"{API_PREFIX}/activity/?_type=note&_type=call&_type=", {}),  # a list field
+            ("GET", f"{API_PREFIX}/activity/?_type=&_limit=1", {}),
             ("GET", f"{API_PREFIX}/lead/{lead_id}", {}), ("PATCH", f"{API_PREFIX}/lead/{lead_id}/", {}),
             ("PUT", f"{API_PREFIX}/lead/{lead_id}/", {"json": {"name": None}}),
             ("PUT", f"{API_PREFIX}/lead/{lead_id}/", {"json": {"url": 5}})]
