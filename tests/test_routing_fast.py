@@ -7,6 +7,7 @@ import asyncio
 import re
 from typing import Any
 
+import fastapi.routing
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
@@ -32,7 +33,16 @@ def _app(server: Server, *, direct: bool, monkeypatch: pytest.MonkeyPatch) -> Fa
         if not direct:
             patch.setattr(DirectRoute, "get_route_handler", APIRoute.get_route_handler)
         limits = {f"rate_limit_{group}": "100000/minute" for group in ("read", "write", "heavy")}
-        return create_app(Settings(database_url=server.database_url, **limits))  # type: ignore[arg-type]
+        app = create_app(Settings(database_url=server.database_url, **limits))  # type: ignore[arg-type]
+        _build_handlers(app.router.routes)
+        return app
+
+
+def _build_handlers(routes: list[Any]) -> None:
+    """FastAPI builds an included route's handler when a request first reaches its router: build them all now."""
+    for route in routes:
+        if hasattr(route, "effective_candidates"):
+            _build_handlers(route.effective_candidates())
 
 
 def _api_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, APIRoute]]:
@@ -97,9 +107,22 @@ def test_direct_routes_answer_as_fastapi_does(server: Server, api: Api, monkeypa
         headers = {k: v for k, v in response.headers.items() if k != "x-request-id" and not k.startswith("ratelimit")}
         return response.status_code, headers, response.content
 
+    solved: list[str] = []  # FastAPI's dependency solving, counted to tell the two handlers apart
+    solve = fastapi.routing.solve_dependencies
+
+    async def counted(**kwargs: Any) -> Any:
+        solved.append(kwargs["dependant"].path)
+        return await solve(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+
     async def main() -> list[str]:
         differences = []
         try:
+            for app, expected_solves in ((direct, 0), (plain, 1)):
+                solved.clear()
+                assert (await answer(app, "GET", f"{API_PREFIX}/lead/{lead['id']}/", {}))[0] == 200
+                assert len(solved) == expected_solves, solved
             for method, path, kwargs in requests:
                 got, expected = await answer(direct, method, path, kwargs), await answer(plain, method, path, kwargs)
                 if got != expected:
