@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, params
 from fastapi._compat import ModelField, field_annotation_is_sequence, get_cached_model_fields
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import (_get_multidict_extras, _get_param_aliases, _get_param_model, _is_json_field,
@@ -95,8 +95,9 @@ _NOT_SUPPORTED = ("header_params", "cookie_params", "websocket_param_name", "htt
 
 
 def _plain(dependant: Dependant) -> bool:
-    """Path, query and body fields (and a Request) only, answered by a coroutine function."""
-    return inspect.iscoroutinefunction(dependant.call) and not any(getattr(dependant, name) for name in _NOT_SUPPORTED)
+    """Path, query and JSON body fields (and a Request) only, answered by a coroutine function."""
+    return (inspect.iscoroutinefunction(dependant.call) and not any(getattr(dependant, name) for name in _NOT_SUPPORTED)
+            and not any(isinstance(field.field_info, params.Form) for field in dependant.body_params))
 
 
 def _direct_handler(endpoint: Dependant, has_body: bool, embed_body_fields: bool
