@@ -16,7 +16,9 @@ from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
-from sqlalchemy import Select, select
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.orm import ONETOMANY, Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found, validation_field_errors
@@ -137,6 +139,14 @@ class CrudService(Generic[M]):
     async def after_create(self, ctx: Ctx, obj: M) -> None:
         pass
 
+    async def created(self, ctx: Ctx, obj: M) -> M:
+        """The record ``create`` made, as a read returns it. The flushed object holds every column the INSERT
+        wrote, so it is re-read only when the database may know more (see ``_complete_new``)."""
+        await ctx.session.flush()  # what after_create's handlers added, written within the operation
+        if _complete_new(ctx.session, obj):
+            return obj
+        return await self.get(ctx, obj.id, refresh=True)
+
     async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> M:
         obj = await self.get(ctx, record_id, for_update=True)
         await self.check_refs(ctx, data)
@@ -155,6 +165,29 @@ class CrudService(Generic[M]):
 
     async def before_delete(self, ctx: Ctx, obj: M) -> None:
         pass
+
+
+def _complete_new(session: Session, obj: Any) -> bool:
+    """Whether a just-inserted object is what a read of its row would load, once its unloaded collections
+    are set empty (which this does). Not when a column is unloaded (a server default or a trigger filled
+    it), nor when a relationship is other than a collection keyed by the row's primary key (only such a
+    collection is known empty: a new key has no children but those this unit of work inserted), nor when
+    the session holds an object of a collection's class (one may be such a child)."""
+    state = inspect(obj)
+    relationships = state.mapper.relationships
+    primary_key = set(state.mapper.primary_key)
+    unloaded = [relationships[name] if name in relationships else None for name in state.unloaded]
+    for rel in unloaded:
+        if (rel is None or rel.direction is not ONETOMANY or not rel.uselist or rel.collection_class not in (None, list)
+                or rel.secondary is not None
+                or {local for local, _remote in rel.local_remote_pairs} - primary_key):
+            return False
+    children = tuple(rel.mapper.class_ for rel in unloaded)
+    if children and any(isinstance(other, children) for other in session.identity_map.values()):
+        return False
+    for rel in unloaded:
+        set_committed_value(obj, rel.key, [])
+    return True
 
 
 def parse_fields(raw: str | None, known: Iterable[str]) -> set[str] | None:
@@ -306,7 +339,7 @@ class Resource:
             await _require_parent(ctx, self.parent, parent_id)
             data[self.parent.field] = parent_id
         obj = await self.service.create(ctx, data)
-        return self.serialize(await self.service.get(ctx, obj.id, refresh=True), selected)
+        return self.serialize(await self.service.created(ctx, obj), selected)
 
     async def update(self, ctx: Ctx, record_id: str, body: BaseModel, fields: str | None = None,
                      parent_id: str | None = None) -> dict[str, Any]:
