@@ -17,7 +17,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from sqlalchemy import Select, inspect, select
-from sqlalchemy.orm import ONETOMANY, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from geniziz.api.context import Ctx
@@ -59,6 +58,9 @@ class CrudService(Generic[M]):
     prefix: ClassVar[str]
     label: ClassVar[str]  # "lead": used in messages
     refs: ClassVar[dict[str, Ref]] = {}
+    # Set by a service whose ``get`` only loads the row, to answer a create with the flushed record rather
+    # than re-read it (one query less): the collections a new record has empty. None: re-read.
+    empty_when_created: ClassVar[frozenset[str] | None] = None
 
     # -- reading
     def query(self, ctx: Ctx) -> Select:
@@ -140,12 +142,16 @@ class CrudService(Generic[M]):
         pass
 
     async def created(self, ctx: Ctx, obj: M) -> M:
-        """The record ``create`` made, as a read returns it. The flushed object holds every column the INSERT
-        wrote, so it is re-read only when the database may know more (see ``_complete_new``)."""
+        """The record ``create`` made, as ``get`` returns it. With ``empty_when_created``, the flushed object
+        itself: it holds every column the INSERT wrote (values are set in Python); it is re-read still when
+        something else is not loaded (a column the database filled: a server default)."""
         await ctx.session.flush()  # what after_create's handlers added, written within the operation
-        if _complete_new(ctx.session, obj):
-            return obj
-        return await self.get(ctx, obj.id, refresh=True)
+        unloaded = inspect(obj).unloaded
+        if self.empty_when_created is None or unloaded - self.empty_when_created:
+            return await self.get(ctx, obj.id, refresh=True)
+        for name in unloaded:
+            set_committed_value(obj, name, [])
+        return obj
 
     async def update(self, ctx: Ctx, record_id: str, data: dict[str, Any]) -> M:
         obj = await self.get(ctx, record_id, for_update=True)
@@ -165,29 +171,6 @@ class CrudService(Generic[M]):
 
     async def before_delete(self, ctx: Ctx, obj: M) -> None:
         pass
-
-
-def _complete_new(session: Session, obj: Any) -> bool:
-    """Whether a just-inserted object is what a read of its row would load, once its unloaded collections
-    are set empty (which this does). Not when a column is unloaded (a server default or a trigger filled
-    it), nor when a relationship is other than a collection keyed by the row's primary key (only such a
-    collection is known empty: a new key has no children but those this unit of work inserted), nor when
-    the session holds an object of a collection's class (one may be such a child)."""
-    state = inspect(obj)
-    relationships = state.mapper.relationships
-    primary_key = set(state.mapper.primary_key)
-    unloaded = [relationships[name] if name in relationships else None for name in state.unloaded]
-    for rel in unloaded:
-        if (rel is None or rel.direction is not ONETOMANY or not rel.uselist or rel.collection_class not in (None, list)
-                or rel.secondary is not None
-                or {local for local, _remote in rel.local_remote_pairs} - primary_key):
-            return False
-    children = tuple(rel.mapper.class_ for rel in unloaded)
-    if children and any(isinstance(other, children) for other in session.identity_map.values()):
-        return False
-    for rel in unloaded:
-        set_committed_value(obj, rel.key, [])
-    return True
 
 
 def parse_fields(raw: str | None, known: Iterable[str]) -> set[str] | None:
