@@ -12,8 +12,8 @@ def test_a_lead_create_answers_what_a_read_returns(api: Api) -> None:
         ("since", "date", {}), ("met_at", "datetime", {}), ("vip", "boolean", {}),
         ("tags", "choices", {"choices": ["b", "a", "c"], "accepts_multiple": True}),
     ]}
-    values = {"size": 1_000_000_000_000_000, "ratio": 2.5, "tiny": 1e-05, "note": "Zoë  \u2028 ✓ ", "since": "2024-02-29",
-              "met_at": "2024-02-29T23:59:59.123456+02:00", "vip": False, "tags": ["c", "a"]}
+    values = {"size": 1_000_000_000_000_000, "ratio": 2.5, "tiny": 1e-05, "note": "Zoë  \u2028 ✓ ",
+              "since": "2024-02-29", "met_at": "2024-02-29T23:59:59.123456+02:00", "vip": False, "tags": ["c", "a"]}
     body = {"name": "  Ünïcode Lead ", "url": "https://example.com/a?b=c", "description": "two\nlines",
             "mrr": 123456, "emails": [{"email": "Hello@Example.COM", "type": "office"}],
             "phones": [{"phone": "+1 (555) 123-4567", "type": "mobile"}],
