@@ -54,6 +54,7 @@ class LeadService(CustomValues, CrudService[Lead]):
         "status_id": Ref(Status, "lead status", Status.kind == "lead"),
         "owner_id": MemberRef(),
     }
+    empty_when_created = frozenset({"contacts"})  # a lead's contacts are created after it
 
     def load_options(self) -> tuple[Any, ...]:
         return (joinedload(Lead.contacts),)

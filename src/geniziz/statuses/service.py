@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError
@@ -92,9 +92,13 @@ async def lock_workspace(ctx: Ctx) -> None:
                               .with_for_update(key_share=True))
 
 
+# Built once: building it cost as much CPU as running it (about 0.3 ms of every create).
+_FIRST_STATUS = select(Status.id).where(Status.kind == bindparam("kind")).order_by(Status.id).limit(1)
+
+
 async def first_status(ctx: Ctx, kind: str) -> str:
     """The default status for a new lead or opportunity: the first one defined."""
-    status_id = await ctx.session.scalar(select(Status.id).where(Status.kind == kind).order_by(Status.id).limit(1))
+    status_id = await ctx.session.scalar(_FIRST_STATUS, {"kind": kind})
     if status_id is None:
         raise APIError(400, f"This workspace has no {kind} status; create one first", {"status_id": f"no {kind} status"})
     return status_id
