@@ -8,11 +8,11 @@ from tests.conftest import Api
 
 def test_a_lead_create_answers_what_a_read_returns(api: Api) -> None:
     fields = {name: api.create("custom_field/lead", name=name, type=type_, **extra)["id"] for name, type_, extra in [
-        ("size", "number", {}), ("ratio", "number", {}), ("tiny", "number", {}), ("note", "text", {}),
+        ("size", "number", {}), ("ratio", "number", {}), ("tiny", "number", {}), ("zero", "number", {}), ("note", "text", {}),
         ("since", "date", {}), ("met_at", "datetime", {}), ("vip", "boolean", {}),
         ("tags", "choices", {"choices": ["b", "a", "c"], "accepts_multiple": True}),
     ]}
-    values = {"size": 1_000_000_000_000_000, "ratio": 2.5, "tiny": 1e-05, "note": "Zoë  \u2028 ✓ ",
+    values = {"size": 1_000_000_000_000_000, "ratio": 2.5, "tiny": 1e-05, "zero": -0.0, "note": "Zoë  \u2028 ✓ ",
               "since": "2024-02-29", "met_at": "2024-02-29T23:59:59.123456+02:00", "vip": False, "tags": ["c", "a"]}
     body = {"name": "  Ünïcode Lead ", "url": "https://example.com/a?b=c", "description": "two\nlines",
             "mrr": 123456, "emails": [{"email": "Hello@Example.COM", "type": "office"}],

@@ -353,6 +353,7 @@ def test_csv_when_asked(api: Api, calls: dict[str, Any]) -> None:
     ({**TODAY, "interval": "hour"}, "interval"),
     ({**TODAY, "users": ["user_" + "0" * 22]}, "users"),
     ({**TODAY, "users": "me"}, "users"),
+    ({**TODAY, "users": ["a\u0000"]}, "users"),  # was a 500 on PostgreSQL (a NUL in a query parameter)
     ({**TODAY, "colour": "red"}, "colour"),
 ])
 def test_bad_bodies_name_the_field(api: Api, body: dict[str, Any], field: str) -> None:
@@ -363,6 +364,7 @@ def test_other_reports_validate_too(api: Api) -> None:
     api.bad("POST", "/report/funnel/", "pipeline_id", json={**TODAY, "pipeline_id": "pipe_" + "0" * 22})
     api.bad("POST", "/report/status_change/lead/", "pipeline_id", json={**TODAY, "pipeline_id": "x"})
     api.bad("POST", "/report/calls_funnel/", "conversation_seconds", json={**TODAY, "conversation_seconds": -1})
+    api.bad("POST", "/report/opportunity_funnels/", "users", json={**TODAY, "users": ["a\u0000"]})
     api.bad("POST", "/report/sales/", "date_start", json={})
     api.bad("PUT", f"/organization/{api.org_id}/", "time_zone", json={"time_zone": "Mars/Olympus"})
     assert api.ok("GET", f"/organization/{api.org_id}/")["time_zone"] == "UTC"

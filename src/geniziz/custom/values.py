@@ -85,7 +85,7 @@ def scalar(field: CustomField, value: Any) -> Any:
         # `not abs <= 1e15` also refuses NaN and infinities, and compares a huge int without overflowing
         if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= 1e15:
             raise ValueError("must be a number between -1e15 and 1e15")
-        return value
+        return value + 0 if value == 0 else value  # -0.0 is stored as 0.0: PostgreSQL's jsonb keeps no sign of zero
     if kind == "boolean":
         if not isinstance(value, bool):
             raise ValueError("must be true or false")

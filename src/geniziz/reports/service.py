@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 from geniziz.activities.models import Activity
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
-from geniziz.db import WorkspaceSession
+from geniziz.db import WorkspaceSession, looks_like_id
 from geniziz.identity.models import Membership, Organization, User
 from geniziz.leads.models import Lead
 from geniziz.messaging.models import EmailTemplate
@@ -70,7 +70,8 @@ async def scope_of(ctx: Ctx, args: schemas.ReportArgs) -> Scope:
     users = None
     if args.users is not None:
         users = list(dict.fromkeys(args.users))
-        known = set(await ctx.session.scalars(select(Membership.user_id).where(Membership.user_id.in_(users))))
+        shaped = [u for u in users if looks_like_id(u)]  # anything else names no member (and a NUL is no text for PostgreSQL)
+        known = set(await ctx.session.scalars(select(Membership.user_id).where(Membership.user_id.in_(shaped)))) if shaped else set()
         if missing := [u for u in users if u not in known]:
             raise field_error("users", f"not members of this workspace: {', '.join(missing)}")
     dialect = ctx.session.bind.dialect.name
