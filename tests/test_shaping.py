@@ -183,3 +183,14 @@ def test_check_mode_raises_on_any_difference(monkeypatch: pytest.MonkeyPatch) ->
                                                              for row in shape_with_pydantic(LeadRead, objs, fields)])
     with pytest.raises(ShapeMismatch):  # 1500 vs 1500.0: equal in Python, not in JSON
         shape_all(LeadRead, [lead()])
+
+
+def test_a_property_of_the_record_class_is_read_as_pydantic_reads_it() -> None:
+    class Stored(SimpleNamespace):
+        @property
+        def title(self) -> str:
+            return "from the property"
+
+    record = Stored(**{k: v for k, v in vars(contact()).items() if k != "title"})
+    record.__dict__["title"] = "hidden by the property"
+    assert compiled_rows(ContactRead, [record])[0]["title"] == "from the property"

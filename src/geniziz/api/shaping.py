@@ -128,11 +128,12 @@ class ModelPlan:
         # pydantic's from_attributes reads a dict by key and anything else by attribute.
         if type(obj) is dict:
             values, read = obj, obj.get
-        elif isinstance(obj, (BaseModel, Mapping)):  # kept as is, or read as a mapping: rare, let pydantic
-            raise Unshaped
         else:
+            by_dict = self._readable.get(type(obj))
+            if by_dict is None:
+                by_dict = self._readable[type(obj)] = self._dict_readable(type(obj))
             read = partial(getattr, obj)
-            values = obj.__dict__ if self._dict_readable(type(obj)) else _Attributes(read)
+            values = obj.__dict__ if by_dict else _Attributes(read)
         row = {}
         for key, attribute, same, convert, default in self.fields if fields is None else fields:
             value = values.get(attribute, _MISSING)
@@ -152,12 +153,10 @@ class ModelPlan:
         """Whether an instance's ``__dict__`` holds what getattr gives for each field it has: yes unless the class
         has a descriptor of its own (a property) for one of them. A loaded ORM attribute is in ``__dict__``, and
         reading it there skips SQLAlchemy's descriptor (a third of the cost of a list page's shaping)."""
-        readable = self._readable.get(cls)
-        if readable is None:
-            readable = hasattr(cls, "__dict__") and not any(
-                _own_descriptor(inspect.getattr_static(cls, f.attribute, None)) for f in self.fields)
-            self._readable[cls] = readable
-        return readable
+        if issubclass(cls, (BaseModel, Mapping)):  # kept as is, or read as a mapping: rare, let pydantic
+            raise Unshaped
+        return getattr(cls, "__dictoffset__", 0) != 0 and not any(
+            _own_descriptor(inspect.getattr_static(cls, f.attribute, None)) for f in self.fields)
 
 
 def _own_descriptor(attribute: Any) -> bool:
