@@ -29,6 +29,9 @@ import httpx
 import pytest
 
 BACKEND = os.environ.get("GENIZIZ_TEST_BACKEND", "sqlite")
+# Every server, worker and command the tests start shapes each response both ways (compiled and pydantic)
+# and fails on any difference (geniziz.api.shaping): the whole suite checks the compiled serializers.
+os.environ.setdefault("GENIZIZ_CHECK_SHAPES", "1")
 POSTGRES_ADMIN_URL = os.environ.get("GENIZIZ_TEST_POSTGRES_URL",
                                     "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 # One Fernet key per run for the servers' credentials at rest (a restarted server must read them back).

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import Select, inspect, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found, validation_field_errors
 from geniziz.api.schemas import ReadModel, WriteModel, partial_model
+from geniziz.api.shaping import shape_all
 from geniziz.db import Base, looks_like_id, new_id, utcnow
 
 M = TypeVar("M", bound=Base)
@@ -271,12 +272,10 @@ class Resource:
 
     def serialize_all(self, objs: list[Any], fields: set[str] | None = None,
                       schema: type[BaseModel] | None = None) -> list[dict[str, Any]]:
-        """Records as JSON-ready dicts, validated and dumped in one pass of pydantic-core per page."""
+        """Records as JSON-ready dicts: what the schema dumps, by a serializer compiled once per schema."""
         if type(self).serialize is not Resource.serialize:  # a resource that shapes each record itself
             return [self.serialize(obj, fields, schema) for obj in objs]
-        adapter = _list_adapter(schema or self.read_schema)
-        return adapter.dump_python(adapter.validate_python(objs, from_attributes=True), mode="json",
-                                   include=None if fields is None else {"__all__": fields})
+        return shape_all(schema or self.read_schema, objs, fields)
 
     # -- parsing raw input (MCP, scripts); REST gets the same models through FastAPI
     def parse(self, schema: type[BaseModel] | None, raw: Any) -> BaseModel:
@@ -349,11 +348,6 @@ class Resource:
     def _same_parent(self, obj: Any, parent_id: str | None) -> None:
         if self.parent and parent_id is not None and getattr(obj, self.parent.field) != parent_id:
             raise not_found(self.service.label.capitalize())
-
-
-@lru_cache(maxsize=None)  # one per schema: building an adapter compiles its validator and serializer
-def _list_adapter(schema: type[BaseModel]) -> TypeAdapter[list[Any]]:
-    return TypeAdapter(list[schema])  # type: ignore[valid-type]
 
 
 async def _require_parent(ctx: Ctx, parent: Parent, parent_id: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
@@ -164,15 +166,30 @@ class EmailOut(ReadModel):
     type: str
 
 
+@dataclass(frozen=True)
+class DerivedFrom:
+    """Field metadata of a read model: the field shows ``function(<source field's value>)``, whatever the
+    record holds. The model needs ``_derive = model_validator(mode="after")(derive_fields)``; the
+    compiled serializers (api/shaping.py) do the same without building the model."""
+
+    source: str
+    function: Callable[[Any], Any]
+
+
+def derive_fields(model: BaseModel) -> BaseModel:
+    for name, info in type(model).model_fields.items():
+        for meta in info.metadata:
+            if isinstance(meta, DerivedFrom):
+                setattr(model, name, meta.function(getattr(model, meta.source)))
+    return model
+
+
 class PhoneOut(ReadModel):
     phone: str
     type: str
-    phone_formatted: str | None = None
+    phone_formatted: Annotated[str | None, DerivedFrom("phone", format_phone)] = None
 
-    @model_validator(mode="after")
-    def _format(self) -> PhoneOut:
-        self.phone_formatted = format_phone(self.phone)
-        return self
+    _derive = model_validator(mode="after")(derive_fields)
 
 
 # --- money ---------------------------------------------------------------------------------------
