@@ -1,5 +1,6 @@
 """Direct routes (api/routing.py): resource and action routes answer without FastAPI's dependency
-solving, byte for byte as FastAPI's own handler would, and commit before they answer."""
+solving, byte for byte as FastAPI's own handler would (that they commit before they answer:
+tests/test_scoping.py, test_a_failed_commit_is_an_error_response)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,13 @@ from typing import Any
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from sqlalchemy import text
 
-from geniziz.api.auth import Principal
-from geniziz.api.context import Ctx, write_ctx
 from geniziz.api.gateway import API_PREFIX
-from geniziz.api.routing import DirectRoute, QuickRouter, _direct_handler
+from geniziz.api.routing import DirectRoute, _direct_handler
 from geniziz.app import create_app
 from geniziz.config import Settings
-from geniziz.db import Database, new_id
-from geniziz.tasks.models import Task
 from tests.conftest import Api, Server
 from tests.factories import make_lead
 
@@ -145,58 +140,3 @@ def test_every_resource_and_action_route_is_direct(server: Server) -> None:
     app = create_app(Settings(database_url=server.database_url))
     declared = len(ACTIONS) + sum(len(res.operations) for res in REGISTRY.values())
     assert _direct_count(app) >= declared - 10, (_direct_count(app), declared)
-
-
-def test_a_failed_commit_is_an_error_response_on_a_direct_route(server: Server, api: Api) -> None:
-    """A direct route commits before the response is sent: a commit that fails (a constraint checked only at
-    COMMIT) is an error response, and the handler's writes are gone."""
-    lead = make_lead(api)
-    sqlite = server.database_url.startswith("sqlite")
-    app = FastAPI()
-    app.state.db = Database(server.database_url, pool_size=2)
-    handled: list[str] = []
-
-    @app.middleware("http")
-    async def authenticated(request: Request, call_next: Any) -> Any:
-        request.state.principal = Principal(api.org_id, api.user_id, "admin", "key_test")
-        return await call_next(request)
-
-    router = QuickRouter(route_class=DirectRoute)
-
-    @router.post("/task/{fail}")
-    async def create(fail: str, ctx: Ctx = Depends(write_ctx)) -> JSONResponse:
-        task = Task(id=new_id("task"), organization_id=ctx.org_id, lead_id=lead["id"], text="kept?")
-        ctx.session.add(task)
-        if fail == "fail":  # a violation that only COMMIT detects
-            if sqlite:
-                await ctx.session.execute(text("PRAGMA defer_foreign_keys = ON"))
-                ctx.session.add(Task(id=new_id("task"), organization_id=ctx.org_id, lead_id=new_id("lead"), text="x"))
-            else:
-                await ctx.session.execute(text("CREATE TEMP TABLE probe (x int UNIQUE DEFERRABLE INITIALLY DEFERRED) "
-                                               "ON COMMIT DROP"))
-                await ctx.session.execute(text("INSERT INTO probe VALUES (1), (1)"))
-        await ctx.session.flush()
-        handled.append(task.id)
-        return JSONResponse({"id": task.id})
-
-    app.include_router(router)
-    route = router.routes[0]
-    assert isinstance(route, DirectRoute)
-    assert "solve_dependencies" not in route.get_route_handler().__code__.co_names  # the direct handler
-
-    async def call(fail: str) -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.post(f"/task/{fail}")
-
-    async def main() -> tuple[httpx.Response, httpx.Response]:
-        try:
-            return await call("ok"), await call("fail")
-        finally:
-            await app.state.db.dispose()
-
-    ok, failed = asyncio.run(main())
-    assert ok.status_code == 200 and failed.status_code == 500
-    assert len(handled) == 2  # the handler returned normally both times: the commit decided
-    assert api.ok("GET", f"/task/{handled[0]}/")["id"] == handled[0]
-    api.bad("GET", f"/task/{handled[1]}/", status=404)

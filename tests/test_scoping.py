@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from geniziz.api.auth import Principal
 from geniziz.api.context import Ctx, write_ctx
+from geniziz.api.routing import DirectRoute, QuickRouter
 from geniziz.app import load_domains
 from geniziz.contacts.models import Contact
 from geniziz.db import Database, UnscopedQuery, WorkspaceSession, new_id
@@ -187,9 +189,11 @@ def test_the_unit_commits_only_on_a_clean_exit(server: Server, api: Api) -> None
     assert api.ok("GET", f"/lead/{lead['id']}/")["name"] == "committed"
 
 
-def test_a_failed_commit_is_an_error_response(server: Server, api: Api) -> None:
-    """write_ctx commits before the response is sent: a commit that fails (here a constraint checked
-    only at COMMIT) is an error response, and the handler's writes are gone."""
+@pytest.mark.parametrize("route_class", [APIRoute, DirectRoute])
+def test_a_failed_commit_is_an_error_response(server: Server, api: Api, route_class: type[APIRoute]) -> None:
+    """write_ctx commits before the response is sent, whether FastAPI solves it or a DirectRoute opens the
+    unit itself: a commit that fails (here a constraint checked only at COMMIT) is an error response, and
+    the handler's writes are gone."""
     lead = make_lead(api)
     sqlite = server.database_url.startswith("sqlite")
     app = FastAPI()
@@ -201,7 +205,9 @@ def test_a_failed_commit_is_an_error_response(server: Server, api: Api) -> None:
         request.state.principal = Principal(api.org_id, api.user_id, "admin", "key_test")
         return await call_next(request)
 
-    @app.post("/task/{fail}")
+    router = QuickRouter(route_class=route_class)
+
+    @router.post("/task/{fail}")
     async def create(fail: str, ctx: Ctx = Depends(write_ctx)) -> JSONResponse:
         task = Task(id=new_id("task"), organization_id=ctx.org_id, lead_id=lead["id"], text="kept?")
         ctx.session.add(task)
@@ -216,6 +222,10 @@ def test_a_failed_commit_is_an_error_response(server: Server, api: Api) -> None:
         await ctx.session.flush()
         handled.append(task.id)
         return JSONResponse({"id": task.id})
+
+    app.include_router(router)
+    if route_class is DirectRoute:
+        assert "solve_dependencies" not in router.routes[0].get_route_handler().__code__.co_names
 
     async def call(fail: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
