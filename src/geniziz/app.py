@@ -18,6 +18,7 @@ from geniziz.api.errors import ERROR_RESPONSES
 from geniziz.api.gateway import API_PREFIX, REST, Gateway, install_error_handlers
 from geniziz.api.ratelimit import RateLimiter
 from geniziz.api.resource import REGISTRY
+from geniziz.api.routing import PathTable
 from geniziz.api.rest import resource_router
 from geniziz.config import Settings, get_settings
 from geniziz.db import Database
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # One entrance for every surface: request IDs, paths, body size, keys, rate limits, faults.
     app.add_middleware(Gateway, surfaces=[REST, genesy, MCP_SURFACE, *PUBLIC_SURFACES], fallback=REST, resolver=app.state.key_resolver,
                        limiter=app.state.rate_limiter, max_body_bytes=settings.max_body_bytes)
+    app.router.middleware_stack = PathTable(app.router, API_PREFIX)  # route lookup by first path segment
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
