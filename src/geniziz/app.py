@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from geniziz import __version__
-from geniziz.api.action import action_router
+from geniziz.api.action import action_routers
 from geniziz.api.errors import ERROR_RESPONSES
 from geniziz.api.gateway import API_PREFIX, REST, Gateway, install_error_handlers
 from geniziz.api.ratelimit import RateLimiter
@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     # Custom routes and actions first: a fixed path like /lead/merge/ must win over /lead/{id}/.
-    for router in [*custom_routers, action_router()]:
+    for router in [*custom_routers, *action_routers()]:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for resource in REGISTRY.values():
         app.include_router(resource_router(resource), prefix=API_PREFIX, responses=ERROR_RESPONSES)
