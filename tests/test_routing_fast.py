@@ -1,5 +1,6 @@
-"""Direct routes (api/routing.py): resource and action routes answer without FastAPI's dependency
-solving, byte for byte as FastAPI's own handler would (that they commit before they answer:
+"""Direct routes and the path table (api/routing.py): resource and action routes answer without FastAPI's
+dependency solving, and the app router asks only the routers a path's first segment can reach, byte for
+byte as FastAPI's own handler and lookup would (that they commit before they answer:
 tests/test_scoping.py, test_a_failed_commit_is_an_error_response)."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from geniziz.api.gateway import API_PREFIX
-from geniziz.api.routing import DirectRoute, _direct_handler
+from geniziz.api.routing import DirectRoute, QuickRouter, _direct_handler
 from geniziz.app import create_app
 from geniziz.config import Settings
 from tests.conftest import Api, Server
@@ -23,10 +24,11 @@ from tests.factories import make_lead
 
 
 def _app(server: Server, *, direct: bool, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    """The real app in-process; with direct=False every route keeps FastAPI's own handler."""
+    """The real app in-process; with direct=False every route keeps FastAPI's own handler and lookup."""
     with monkeypatch.context() as patch:
         if not direct:
             patch.setattr(DirectRoute, "get_route_handler", APIRoute.get_route_handler)
+            patch.setattr("geniziz.app.PathTable", lambda router, _prefix: router.middleware_stack)
         limits = {f"rate_limit_{group}": "100000/minute" for group in ("read", "write", "heavy")}
         app = create_app(Settings(database_url=server.database_url, **limits))  # type: ignore[arg-type]
         _build_handlers(app.router.routes)
@@ -78,6 +80,16 @@ def _requests(app: FastAPI, lead_id: str) -> list[tuple[str, str, dict[str, Any]
             ("GET", f"{API_PREFIX}/lead/{lead_id}", {}), ("PATCH", f"{API_PREFIX}/lead/{lead_id}/", {}),
             ("PUT", f"{API_PREFIX}/lead/{lead_id}/", {"json": {"name": None}}),
             ("PUT", f"{API_PREFIX}/lead/{lead_id}/", {"json": {"url": 5}})]
+    # The lookup: unknown segments and paths, the prefix itself, a wrong method (405), a path a router's
+    # regexes almost match, the trailing-slash redirects, and paths outside /api/v1 or beside its routes.
+    out += [(method, path, {}) for method in ("GET", "DELETE", "POST") for path in (
+        f"{API_PREFIX}/", API_PREFIX, f"{API_PREFIX}//", f"{API_PREFIX}/nope/", f"{API_PREFIX}/nope",
+        f"{API_PREFIX}/lead", f"{API_PREFIX}/leads/", f"{API_PREFIX}/lead/{lead_id}/x/", f"{API_PREFIX}/status/",
+        f"{API_PREFIX}/status/lead", f"{API_PREFIX}/status/lead/x/y/", f"{API_PREFIX}/activity/note",
+        f"{API_PREFIX}/activity/nope/", f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/openapi.json/",
+        f"{API_PREFIX}/docs/", f"{API_PREFIX}/docs", f"{API_PREFIX}/me/openapi.json", f"{API_PREFIX}/Lead/",
+        f"{API_PREFIX}/lead%2F/", f"{API_PREFIX}/l%C3%A9ad/", f"{API_PREFIX}/export/x/download/",
+        "/docs/oauth2-redirect", "/unsubscribe/x/", "/genesy/health", "/api/v2/lead/", "/", "/nope")]
     return out
 
 
@@ -131,6 +143,42 @@ def test_direct_routes_answer_as_fastapi_does(server: Server, api: Api, monkeypa
     assert not differences, "\n".join(differences[:10])
     # The comparison means something only if the routes did take the direct path.
     assert _direct_count(direct) > 200
+
+
+def test_the_path_table_asks_only_the_routers_a_path_can_reach(server: Server, api: Api,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    direct, plain = _app(server, direct=True, monkeypatch=monkeypatch), _app(server, direct=False, monkeypatch=monkeypatch)
+    asked: list[QuickRouter] = []
+    matches = QuickRouter.matches
+
+    def counted(self: QuickRouter, scope: Any) -> Any:
+        asked.append(self)
+        return matches(self, scope)
+
+    monkeypatch.setattr(QuickRouter, "matches", counted)
+
+    lead = make_lead(api)
+
+    async def main() -> dict[tuple[str, str], int]:
+        found = {}
+        try:
+            for name, app in (("direct", direct), ("plain", plain)):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://test", auth=(api.key, "")) as client:
+                    for path in ("/status/lead/", f"/lead/{lead['id']}/"):
+                        asked.clear()
+                        assert (await client.get(API_PREFIX + path)).status_code == 200
+                        found[name, path.split("/")[1]] = len(asked)
+        finally:
+            await direct.state.db.dispose()
+            await plain.state.db.dispose()
+        return found
+
+    found = asyncio.run(main())
+    # FastAPI asks every router included before the route's (35 for the statuses, 15 for a lead); the
+    # table only those of the path's segment: the statuses' router; the lead actions', then the leads'.
+    assert found["direct", "status"] == 1 and found["plain", "status"] > 10, found
+    assert found["direct", "lead"] == 2 and found["plain", "lead"] > 10, found
 
 
 def test_every_resource_and_action_route_is_direct(server: Server) -> None:

@@ -13,11 +13,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from geniziz import __version__
-from geniziz.api.action import action_router
+from geniziz.api.action import action_routers
 from geniziz.api.errors import ERROR_RESPONSES
 from geniziz.api.gateway import API_PREFIX, REST, Gateway, install_error_handlers
 from geniziz.api.ratelimit import RateLimiter
 from geniziz.api.resource import REGISTRY
+from geniziz.api.routing import PathTable
 from geniziz.api.rest import resource_router
 from geniziz.config import Settings, get_settings
 from geniziz.db import Database
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     # Custom routes and actions first: a fixed path like /lead/merge/ must win over /lead/{id}/.
-    for router in [*custom_routers, action_router()]:
+    for router in [*custom_routers, *action_routers()]:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for resource in REGISTRY.values():
         app.include_router(resource_router(resource), prefix=API_PREFIX, responses=ERROR_RESPONSES)
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # One entrance for every surface: request IDs, paths, body size, keys, rate limits, faults.
     app.add_middleware(Gateway, surfaces=[REST, genesy, MCP_SURFACE, *PUBLIC_SURFACES], fallback=REST, resolver=app.state.key_resolver,
                        limiter=app.state.rate_limiter, max_body_bytes=settings.max_body_bytes)
+    app.router.middleware_stack = PathTable(app.router, API_PREFIX)  # route lookup by first path segment
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -349,10 +349,17 @@ class Database:
         autocommit and refuse writes (nothing to roll back, so nothing to reset when one goes back to the pool)."""
         from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+        from geniziz.aiosqlite_cursor import dbapi
+
         engine = create_async_engine(
-            url, poolclass=AsyncAdaptedQueuePool, pool_size=pool_size, max_overflow=0, pool_timeout=60,
+            url, module=dbapi(),  # a statement in one trip to aiosqlite's thread, not four
+            poolclass=AsyncAdaptedQueuePool, pool_size=pool_size, max_overflow=0, pool_timeout=60,
             connect_args={"timeout": 30}, json_deserializer=_json_loads,
             pool_reset_on_return="rollback" if begin else None,
+            # A read connection is never in a transaction: no ROLLBACK when a session closes (aiosqlite runs
+            # it in its thread, a hop per read). The writer's BEGIN IMMEDIATE leaves sqlite3 thinking it is
+            # in autocommit too, so it must keep its rollback.
+            skip_autocommit_rollback=begin is None,
         )
         pragmas = ["journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"]
         if begin is None:

@@ -135,8 +135,16 @@ def rate_group(method: str, path: str) -> str | None:
 
 # --- REST --------------------------------------------------------------------------------------------
 def action_router() -> APIRouter:
-    """One route per registered action, with its OpenAPI entry; grouped by first path segment, so that
-    a request tries only its own group's routes (see api/routing.py)."""
+    """One route per registered action, with its OpenAPI entry."""
+    router = QuickRouter()
+    for group in action_routers():
+        router.include_router(group)
+    return router
+
+
+def action_routers() -> list[QuickRouter]:
+    """The action routes grouped by first path segment, in order: included one by one in the app, each is
+    in the path table's entry for its segment only (see api/routing.py)."""
     groups: dict[str, QuickRouter] = {}
     for action in ACTIONS.values():
         groups.setdefault(action.path.strip("/").split("/")[0], QuickRouter(route_class=DirectRoute)).add_api_route(
@@ -144,10 +152,7 @@ def action_router() -> APIRouter:
             status_code=action.status_code, summary=action.title, description=action.description,
             operation_id=action.name, tags=[action.tag] if action.tag else None,
             responses={action.status_code: {"content": {CSV: {}}}} if action.csv_rows else None)
-    router = QuickRouter()
-    for group in groups.values():
-        router.include_router(group)
-    return router
+    return list(groups.values())
 
 
 def _handler(action: Action) -> Callable[..., Awaitable[JSONResponse]]:
