@@ -1,4 +1,4 @@
-"""The workspace's custom field definitions, as reads need them: cached per process.
+"""The workspace's custom field definitions, as reads and writes need them: cached per process.
 
 Every read of a record that carries custom values shows them by its workspace's definitions, which cost a
 query per request (about half of a lead read's CPU). They are cached here per workspace, with the
@@ -11,10 +11,11 @@ workspace's ``organization.custom_fields_version``:
   so they see the change once that key's cached lookup expires: within ``auth_cache_seconds`` (5 s), as
   for a revoked key;
 - a write reads the version in its own transaction (``for_write``: one statement, with the workspace's first
-  statuses) and uses the cached copy only if it is that version's; else it reads the fields there and
+  statuses) and uses the cached copy only if it is of that version; else it reads the fields there and
   keeps them. So a write checks values against the definitions its transaction sees, whichever process
-  changed them, as when it read them afresh (a copy is never newer or older than its version: a version
-  bump commits with its change, and a copy is read after the version it is kept under).
+  changed them, as when it read them afresh: a copy is read after the version it is kept under, so it is
+  never older than that version, and a bump commits with its change, so a copy of the version the write
+  reads is that version's. Definitions this transaction changed or loaded itself are used as they are.
 """
 
 from __future__ import annotations
@@ -70,14 +71,17 @@ async def definitions(ctx: Ctx, kinds: Iterable[str], *, fresh: bool = False) ->
     return {kind: cached[1].get(kind, []) for kind in kinds}
 
 
-async def for_write(ctx: Ctx, kinds: Iterable[str]) -> tuple[Definitions, dict[str, str | None]]:
+async def for_write(ctx: Ctx, kinds: Iterable[str]) -> tuple[Definitions, dict[str, str | None] | None]:
     """A write's definitions (as ``definitions(fresh=True)``) and the workspace's first status of each kind,
     both as the write's own transaction sees them; the definitions from this process's copy when it is of
-    the version this transaction reads."""
+    the version this transaction reads. (None for the statuses: not read, the workspace is gone.)"""
     session = ctx.session
     if session.new or session.dirty or session.deleted:
         await session.flush()  # as the ORM's autoflush before a query: the statement below reads the database
-    row = (await (await session.connection()).execute(_WRITE_STATE, {"org": ctx.org_id})).one()
+    drops = _drops
+    row = (await (await session.connection()).execute(_WRITE_STATE, {"org": ctx.org_id})).first()
+    if row is None:
+        return await definitions(ctx, kinds, fresh=True), None
     first = {kind: row._mapping[kind] for kind in STATUS_KINDS}
     if session.info.get(_CHANGED) or any(isinstance(obj, CustomField) for obj in session.identity_map.values()):
         # Changed (uncommitted: never a copy's) or loaded by this transaction: its own objects, as they are.
@@ -85,7 +89,8 @@ async def for_write(ctx: Ctx, kinds: Iterable[str]) -> tuple[Definitions, dict[s
     cached = _cache.get(ctx.org_id)
     if cached is None or cached[0] != row.custom_fields_version:
         cached = (row.custom_fields_version, await _read_all(ctx))  # read after the version: not older than it
-        _cache[ctx.org_id] = cached
+        if drops == _drops:  # as for reads: a local change committed meanwhile, and reads may still know `version`
+            _cache[ctx.org_id] = cached
     return {kind: cached[1].get(kind, []) for kind in sorted(set(kinds))}, first
 
 
