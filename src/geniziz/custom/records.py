@@ -161,7 +161,7 @@ class CustomizedResource(Resource):
         token, writing = _FIELDS.set(found), _WRITING.set(found if fresh else None)
         pending = _EMBED.set([])
         try:
-            with first_statuses_read(first):
+            with first_statuses_read(ctx, first):
                 body = await call
             if _EMBED.get():
                 await _embed_custom_objects(ctx, _EMBED.get())

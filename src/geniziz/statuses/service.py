@@ -100,8 +100,9 @@ _FIRST_STATUS = select(Status.id).where(Status.kind == bindparam("kind")).order_
 
 
 # The first status of each kind, as the write being handled read them in its own transaction (a record's
-# write reads them with the custom fields' version, in one statement: custom/definitions.py).
-_READ: ContextVar[dict[str, str | None] | None] = ContextVar("first_statuses", default=None)
+# write reads them with the custom fields' version, in one statement: custom/definitions.py), with that
+# transaction's session: other sessions (a task started meanwhile) read their own.
+_READ: ContextVar[tuple[Any, dict[str, str | None]] | None] = ContextVar("first_statuses", default=None)
 
 
 def first_status_columns(organization_id: ColumnElement[Any]) -> list[Label[Any]]:
@@ -112,10 +113,10 @@ def first_status_columns(organization_id: ColumnElement[Any]) -> list[Label[Any]
 
 
 @contextmanager
-def first_statuses_read(found: dict[str, str | None] | None) -> Iterator[None]:
+def first_statuses_read(ctx: Ctx, found: dict[str, str | None] | None) -> Iterator[None]:
     """While the write that read ``found`` (by ``first_status_columns``) runs, ``first_status`` answers from
     it (None: it reads them itself)."""
-    token = _READ.set(found)
+    token = _READ.set(None if found is None else (ctx.session, found))
     try:
         yield
     finally:
@@ -125,7 +126,10 @@ def first_statuses_read(found: dict[str, str | None] | None) -> Iterator[None]:
 async def first_status(ctx: Ctx, kind: str) -> str:
     """The default status for a new lead or opportunity: the first one defined."""
     known = _READ.get()
-    status_id = known[kind] if known is not None else await ctx.session.scalar(_FIRST_STATUS, {"kind": kind})
+    if known is not None and known[0] is ctx.session:
+        status_id = known[1][kind]
+    else:
+        status_id = await ctx.session.scalar(_FIRST_STATUS, {"kind": kind})
     if status_id is None:
         raise APIError(400, f"This workspace has no {kind} status; create one first", {"status_id": f"no {kind} status"})
     return status_id
