@@ -1,4 +1,4 @@
-"""The workspace's custom field definitions, as reads need them: cached per process.
+"""The workspace's custom field definitions, as reads and writes need them: cached per process.
 
 Every read of a record that carries custom values shows them by its workspace's definitions, which cost a
 query per request (about half of a lead read's CPU). They are cached here per workspace, with the
@@ -10,8 +10,12 @@ workspace's ``organization.custom_fields_version``:
 - other processes learn the version with the caller's key (identity/keys.py reads it in the same query),
   so they see the change once that key's cached lookup expires: within ``auth_cache_seconds`` (5 s), as
   for a revoked key;
-- writes never use the cache: values are checked against the committed definitions (``fields_of``), and
-  a write's response is shaped with definitions read in its own transaction.
+- a write reads the version in its own transaction (``for_write``: one statement, with the workspace's first
+  statuses) and uses the cached copy only if it is of that version; else it reads the fields there and
+  keeps them. So a write checks values against the definitions its transaction sees, whichever process
+  changed them, as when it read them afresh: a copy is read after the version it is kept under, so it is
+  never older than that version, and a bump commits with its change, so a copy of the version the write
+  reads is that version's. Definitions this transaction changed or loaded itself are used as they are.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from geniziz.api.context import Ctx
 from geniziz.custom.models import CustomField
 from geniziz.db import WorkspaceSession
 from geniziz.identity.models import Organization
+from geniziz.statuses.models import STATUS_KINDS
+from geniziz.statuses.service import first_status_columns
 
 Definitions = dict[str, list[CustomField]]  # {object type: its fields, oldest first}
 
@@ -42,6 +48,14 @@ _OF_KINDS = (select(CustomField).where(CustomField.object_type.in_(bindparam("ki
 _ALL = select(CustomField).order_by(CustomField.id)
 
 
+_ORG = Organization.__table__
+# What a record's write needs of its workspace, in one statement: the definitions' version, and the first
+# status of each kind (a new lead's or opportunity's default). Core, on the session's connection: no
+# scoping needed (the organization row by key; the statuses by organization_id).
+_WRITE_STATE = (select(_ORG.c.custom_fields_version, *first_status_columns(_ORG.c.id))
+                .where(_ORG.c.id == bindparam("org")))
+
+
 async def definitions(ctx: Ctx, kinds: Iterable[str], *, fresh: bool = False) -> Definitions:
     """The workspace's fields of each object type in ``kinds``. ``fresh``: read in this transaction (writes)."""
     kinds = sorted(set(kinds))
@@ -51,13 +65,40 @@ async def definitions(ctx: Ctx, kinds: Iterable[str], *, fresh: bool = False) ->
     cached = _cache.get(ctx.org_id)
     if cached is None or cached[0] != version:
         drops = _drops
-        fields = list(await ctx.session.scalars(_ALL))
-        for field in fields:  # detached: shared by every request of this process, read only
-            ctx.session.expunge(field)
-        cached = (version, _grouped(fields, None))
+        cached = (version, await _read_all(ctx))
         if drops == _drops:
             _cache[ctx.org_id] = cached
     return {kind: cached[1].get(kind, []) for kind in kinds}
+
+
+async def for_write(ctx: Ctx, kinds: Iterable[str]) -> tuple[Definitions, dict[str, str | None] | None]:
+    """A write's definitions (as ``definitions(fresh=True)``) and the workspace's first status of each kind,
+    both as the write's own transaction sees them; the definitions from this process's copy when it is of
+    the version this transaction reads. (None for the statuses: not read, the workspace is gone.)"""
+    session = ctx.session
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # as the ORM's autoflush before a query: the statement below reads the database
+    drops = _drops
+    row = (await (await session.connection()).execute(_WRITE_STATE, {"org": ctx.org_id})).first()
+    if row is None:
+        return await definitions(ctx, kinds, fresh=True), None
+    first = {kind: row._mapping[kind] for kind in STATUS_KINDS}
+    if session.info.get(_CHANGED) or any(isinstance(obj, CustomField) for obj in session.identity_map.values()):
+        # Changed (uncommitted: never a copy's) or loaded by this transaction: its own objects, as they are.
+        return await definitions(ctx, kinds, fresh=True), first
+    cached = _cache.get(ctx.org_id)
+    if cached is None or cached[0] != row.custom_fields_version:
+        cached = (row.custom_fields_version, await _read_all(ctx))  # read after the version: not older than it
+        if drops == _drops:  # as for reads: a local change committed meanwhile, and reads may still know `version`
+            _cache[ctx.org_id] = cached
+    return {kind: cached[1].get(kind, []) for kind in sorted(set(kinds))}, first
+
+
+async def _read_all(ctx: Ctx) -> Definitions:
+    fields = list(await ctx.session.scalars(_ALL))
+    for field in fields:  # detached: shared by every request of this process, read only
+        ctx.session.expunge(field)
+    return _grouped(fields, None)
 
 
 def _grouped(fields: Iterable[CustomField], kinds: list[str] | None) -> Definitions:

@@ -24,9 +24,10 @@ from sqlalchemy import Select, select
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error
 from geniziz.api.resource import REGISTRY, Resource
-from geniziz.custom.definitions import definitions
+from geniziz.custom.definitions import definitions, for_write
 from geniziz.custom.models import CustomField, CustomObject
 from geniziz.custom.values import PREFIX, conditions, dialect_of, fields_of, merge, show
+from geniziz.statuses.service import first_statuses_read
 
 # The list filter conditions a resource hands its service (in the filters dict, under this key).
 CUSTOM_FILTERS = "__custom__"
@@ -152,11 +153,16 @@ class CustomizedResource(Resource):
         return {self.object_type, *self.nested.values()}
 
     async def _shaped(self, ctx: Ctx, call: Any, *, fresh: bool = False) -> Any:
-        found = await definitions(ctx, self.shown_kinds(), fresh=fresh)  # cached, for reads
+        first: dict[str, str | None] | None = None
+        if fresh:  # a write: as its own transaction sees them, with the first statuses a create may need
+            found, first = await for_write(ctx, self.shown_kinds())
+        else:
+            found = await definitions(ctx, self.shown_kinds())  # cached, for reads
         token, writing = _FIELDS.set(found), _WRITING.set(found if fresh else None)
         pending = _EMBED.set([])
         try:
-            body = await call
+            with first_statuses_read(ctx, first):
+                body = await call
             if _EMBED.get():
                 await _embed_custom_objects(ctx, _EMBED.get())
             return body

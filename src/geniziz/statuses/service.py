@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Label, Select, bindparam, func, select
 
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError
 from geniziz.api.resource import CrudService, Ref
 from geniziz.db import new_id
 from geniziz.identity.models import Organization
-from geniziz.statuses.models import Pipeline, Status
+from geniziz.statuses.models import STATUS_KINDS, Pipeline, Status
 
 DEFAULT_LEAD_STATUSES = ("Potential", "Bad Fit", "Qualified", "Customer")
 DEFAULT_PIPELINE = ("Sales", (("Active", "active"), ("Won", "won"), ("Lost", "lost")))
@@ -96,9 +99,37 @@ async def lock_workspace(ctx: Ctx) -> None:
 _FIRST_STATUS = select(Status.id).where(Status.kind == bindparam("kind")).order_by(Status.id).limit(1)
 
 
+# The first status of each kind, as the write being handled read them in its own transaction (a record's
+# write reads them with the custom fields' version, in one statement: custom/definitions.py), with that
+# transaction's session: other sessions (a task started meanwhile) read their own.
+_READ: ContextVar[tuple[Any, dict[str, str | None]] | None] = ContextVar("first_statuses", default=None)
+
+
+def first_status_columns(organization_id: ColumnElement[Any]) -> list[Label[Any]]:
+    """The first status of each kind of the workspace ``organization_id`` names, labelled by kind."""
+    status = Status.__table__
+    return [select(status.c.id).where(status.c.organization_id == organization_id, status.c.kind == kind)
+            .order_by(status.c.id).limit(1).scalar_subquery().label(kind) for kind in STATUS_KINDS]
+
+
+@contextmanager
+def first_statuses_read(ctx: Ctx, found: dict[str, str | None] | None) -> Iterator[None]:
+    """While the write that read ``found`` (by ``first_status_columns``) runs, ``first_status`` answers from
+    it (None: it reads them itself)."""
+    token = _READ.set(None if found is None else (ctx.session, found))
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
 async def first_status(ctx: Ctx, kind: str) -> str:
     """The default status for a new lead or opportunity: the first one defined."""
-    status_id = await ctx.session.scalar(_FIRST_STATUS, {"kind": kind})
+    known = _READ.get()
+    if known is not None and known[0] is ctx.session:
+        status_id = known[1][kind]
+    else:
+        status_id = await ctx.session.scalar(_FIRST_STATUS, {"kind": kind})
     if status_id is None:
         raise APIError(400, f"This workspace has no {kind} status; create one first", {"status_id": f"no {kind} status"})
     return status_id
