@@ -212,8 +212,10 @@ def test_periodic_job_runs_once_per_period_across_two_workers(url: str, workers:
     periods = [row.tag for row in ticks]
     assert len(periods) == len(set(periods)) >= 3, periods  # one run per one-second period, none twice
     jobs = [job for job in job_rows(url).values() if job.kind == "tests.tick"]
-    assert sorted(job.idempotency_key for job in jobs) == sorted(periods)
-    assert all(job.status == "succeeded" and job.organization_id is None for job in jobs)
+    assert sorted(job.idempotency_key for job in jobs if job.status == "succeeded") == sorted(periods)
+    # A tick enqueued as the workers were told to stop waits, queued, for the next worker: not run, not lost.
+    assert all(job.status == "queued" for job in jobs if job.status != "succeeded")
+    assert all(job.organization_id is None for job in jobs)
 
 
 def test_sigterm_lets_the_running_job_finish(url: str, workers: Workers, tmp_path: Path) -> None:
