@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from geniziz.api.action import ACTIONS, Action, Args, Scope, action_router, rate_group, register_action
+from geniziz.api.action import ACTIONS, Action, Args, Scope, action_routers, rate_group, register_action
 from geniziz.api.ratelimit import endpoint_group
 from geniziz.app import load_domains
 from tests.conftest import Api, Server, new_workspace, start_server, stop_server
@@ -92,7 +92,8 @@ def test_a_dispatched_action_runs_with_its_own_input_model(probe: Action) -> Non
 
 def test_a_declared_action_gives_its_route_and_openapi_entry(probe: Action) -> None:
     app = FastAPI()
-    app.include_router(action_router())
+    for router in action_routers():
+        app.include_router(router)
     operation = app.openapi()["paths"]["/report/probe/{lead_id}/"]["post"]
     assert operation["operationId"] == "probe_report" and operation["summary"] == "A probe report"
     assert [(p["name"], p["in"]) for p in operation["parameters"]] == [("lead_id", "path")]

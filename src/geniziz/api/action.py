@@ -1,7 +1,7 @@
 """Actions: operations beyond a resource's CRUD (a score, a render, a merge, a report), each declared once.
 
 An ``Action`` names its method and path, its input and output schemas, the scope it needs and its
-rate-limit group. The REST route with its OpenAPI entry (``action_router``), the MCP tool
+rate-limit group. The REST route with its OpenAPI entry (``action_routers``), the MCP tool
 (``geniziz.mcp.tools``) and the gateway's rate-limit group (``rate_group``) all follow from it.
 ``run`` receives a ``Ctx`` and the validated input and never commits: the caller's unit of work
 does (REST: ``read_ctx``/``write_ctx`` by scope; MCP: the session ``call_tool`` opens).
@@ -17,7 +17,7 @@ from enum import Enum
 from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.routing import compile_path
@@ -134,17 +134,9 @@ def rate_group(method: str, path: str) -> str | None:
 
 
 # --- REST --------------------------------------------------------------------------------------------
-def action_router() -> APIRouter:
-    """One route per registered action, with its OpenAPI entry."""
-    router = QuickRouter()
-    for group in action_routers():
-        router.include_router(group)
-    return router
-
-
 def action_routers() -> list[QuickRouter]:
-    """The action routes grouped by first path segment, in order: included one by one in the app, each is
-    in the path table's entry for its segment only (see api/routing.py)."""
+    """One route per registered action, with its OpenAPI entry, grouped by first path segment, in order:
+    included one by one in the app, each is in the path table's entry for its segment only (api/routing.py)."""
     groups: dict[str, QuickRouter] = {}
     for action in ACTIONS.values():
         groups.setdefault(action.path.strip("/").split("/")[0], QuickRouter(route_class=DirectRoute)).add_api_route(

@@ -62,13 +62,7 @@ async def definitions(ctx: Ctx, kinds: Iterable[str], *, fresh: bool = False) ->
     version = ctx.principal.fields_version  # None: a caller without a key lookup (worker, CLI)
     if fresh or version is None:
         return _grouped(await ctx.session.scalars(_OF_KINDS, {"kinds": kinds}), kinds)
-    cached = _cache.get(ctx.org_id)
-    if cached is None or cached[0] != version:
-        drops = _drops
-        cached = (version, await _read_all(ctx))
-        if drops == _drops:
-            _cache[ctx.org_id] = cached
-    return {kind: cached[1].get(kind, []) for kind in kinds}
+    return await _of_version(ctx, version, kinds, _drops)
 
 
 async def for_write(ctx: Ctx, kinds: Iterable[str]) -> tuple[Definitions, dict[str, str | None] | None]:
@@ -86,12 +80,19 @@ async def for_write(ctx: Ctx, kinds: Iterable[str]) -> tuple[Definitions, dict[s
     if session.info.get(_CHANGED) or any(isinstance(obj, CustomField) for obj in session.identity_map.values()):
         # Changed (uncommitted: never a copy's) or loaded by this transaction: its own objects, as they are.
         return await definitions(ctx, kinds, fresh=True), first
+    return await _of_version(ctx, row.custom_fields_version, kinds, drops), first
+
+
+async def _of_version(ctx: Ctx, version: int, kinds: Iterable[str], drops: int) -> Definitions:
+    """``kinds``' fields from this process's copy of the workspace's definitions at ``version``, read (no older
+    than ``version``) and kept first if the copy is of another one; not kept if a local change committed
+    since ``drops`` was taken (what was read may predate it, and reads may still know ``version``)."""
     cached = _cache.get(ctx.org_id)
-    if cached is None or cached[0] != row.custom_fields_version:
-        cached = (row.custom_fields_version, await _read_all(ctx))  # read after the version: not older than it
-        if drops == _drops:  # as for reads: a local change committed meanwhile, and reads may still know `version`
+    if cached is None or cached[0] != version:
+        cached = (version, await _read_all(ctx))
+        if drops == _drops:
             _cache[ctx.org_id] = cached
-    return {kind: cached[1].get(kind, []) for kind in sorted(set(kinds))}, first
+    return {kind: cached[1].get(kind, []) for kind in sorted(set(kinds))}
 
 
 async def _read_all(ctx: Ctx) -> Definitions:

@@ -70,8 +70,10 @@ async def scope_of(ctx: Ctx, args: schemas.ReportArgs) -> Scope:
     users = None
     if args.users is not None:
         users = list(dict.fromkeys(args.users))
-        shaped = [u for u in users if looks_like_id(u)]  # anything else names no member (and a NUL is no text for PostgreSQL)
-        known = set(await ctx.session.scalars(select(Membership.user_id).where(Membership.user_id.in_(shaped)))) if shaped else set()
+        shaped = [u for u in users if looks_like_id(u)]  # anything else names no member (a NUL is no text to PostgreSQL)
+        known: set[str] = set()
+        if shaped:
+            known = set(await ctx.session.scalars(select(Membership.user_id).where(Membership.user_id.in_(shaped))))
         if missing := [u for u in users if u not in known]:
             raise field_error("users", f"not members of this workspace: {', '.join(missing)}")
     dialect = ctx.session.bind.dialect.name
