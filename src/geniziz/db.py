@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,6 +24,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, ORMExecuteState, Ses
     with_loader_criteria
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
+
+from geniziz.sqlite_wal import BACKSTOP_PAGES, WalCheckpointer
 
 # --- IDs -------------------------------------------------------------------------------------
 # A UUIDv7-style 128-bit integer (48-bit millisecond clock, 12-bit in-process sequence, 68 random
@@ -313,9 +316,15 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.wal_checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             self.read_engine = self._sqlite_engine(url, begin=None, pool_size=8)
             self.write_engine = self._sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
+            path = self.write_engine.url.database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self.wal_checkpointer = checkpointer = WalCheckpointer(path)
+                # The writer is done with a unit when its connection goes back to the pool: copy its WAL then.
+                event.listen(self.write_engine.sync_engine, "checkin", lambda *_: checkpointer.poke())
         else:
             self.read_engine = self.write_engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False, json_deserializer=_json_loads,
@@ -364,6 +373,8 @@ class Database:
         pragmas = ["journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"]
         if begin is None:
             pragmas.append("query_only=ON")
+        else:  # the WAL is copied by the Database's WalCheckpointer; the writer's own checkpoint is a backstop
+            pragmas.append(f"wal_autocheckpoint={BACKSTOP_PAGES}")
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -381,6 +392,8 @@ class Database:
         return engine
 
     async def dispose(self) -> None:
+        if self.wal_checkpointer is not None:
+            await asyncio.to_thread(self.wal_checkpointer.stop)
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
