@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from geniziz.api.gateway import API_PREFIX
-from geniziz.api.routing import DirectRoute, QuickRouter, _direct_handler
+from geniziz.api.routing import DirectRoute, PathTable, QuickRouter, _direct_handler
 from geniziz.app import create_app
 from geniziz.config import Settings
 from tests.conftest import Api, Server
@@ -188,3 +188,18 @@ def test_every_resource_and_action_route_is_direct(server: Server) -> None:
     app = create_app(Settings(database_url=server.database_url))
     declared = len(ACTIONS) + sum(len(res.operations) for res in REGISTRY.values())
     assert _direct_count(app) >= declared - 10, (_direct_count(app), declared)
+
+
+def test_start_up_builds_the_path_table(server: Server) -> None:
+    """Building the table for the whole app takes most of a second: start-up does it, not the first request."""
+    app = create_app(Settings(database_url=server.database_url))
+    table = app.router.middleware_stack
+    assert isinstance(table, PathTable)
+
+    async def main() -> tuple[bool, bool]:
+        before = bool(table._views)
+        async with app.router.lifespan_context(app):
+            return before, table._built_for == len(app.router.routes) and bool(table._views)
+
+    before, built = asyncio.run(main())
+    assert not before and built

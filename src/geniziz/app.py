@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with mcp.run(), background_worker(db, settings):  # in-process worker: see worker/runner.py
+            path_table.prepare()
             settle_memory()
             yield
         await db.dispose()
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # One entrance for every surface: request IDs, paths, body size, keys, rate limits, faults.
     app.add_middleware(Gateway, surfaces=[REST, genesy, MCP_SURFACE, *PUBLIC_SURFACES], fallback=REST, resolver=app.state.key_resolver,
                        limiter=app.state.rate_limiter, max_body_bytes=settings.max_body_bytes)
-    app.router.middleware_stack = PathTable(app.router, API_PREFIX)  # route lookup by first path segment
+    path_table = app.router.middleware_stack = PathTable(app.router, API_PREFIX)  # lookup by first path segment
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
