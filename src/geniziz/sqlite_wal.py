@@ -27,7 +27,7 @@ class WalCheckpointer:
     """One per SQLite file and process: ``poke()`` after a commit; at most one checkpoint per ``interval``
     seconds, none while nothing is written. ``stop()`` ends the thread (the engine's dispose)."""
 
-    def __init__(self, path: str, *, interval: float = 0.1) -> None:
+    def __init__(self, path: str, *, interval: float = 0.05) -> None:
         self.path, self.interval = path, interval
         self._wanted = threading.Event()
         self._running: tuple[threading.Thread, threading.Event] | None = None  # the thread and its stop signal
