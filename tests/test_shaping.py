@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from geniziz.activities.schemas import CustomActivityTypeRead
 from geniziz.api import shaping
-from geniziz.api.schemas import PhoneOut, format_phone
+from geniziz.api.schemas import PhoneOut, format_phone, format_timestamp
 from geniziz.api.shaping import ShapeMismatch, Unshaped, compiled, shape_all, shape_with_pydantic
 from geniziz.contacts.schemas import ContactRead
 from geniziz.leads.schemas import LeadRead
@@ -194,3 +194,15 @@ def test_a_property_of_the_record_class_is_read_as_pydantic_reads_it() -> None:
     record = Stored(**{k: v for k, v in vars(contact()).items() if k != "title"})
     record.__dict__["title"] = "hidden by the property"
     assert compiled_rows(ContactRead, [record])[0]["title"] == "from the property"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (datetime(2026, 1, 15, 9, 30, 0, 123999, tzinfo=UTC), "2026-01-15T09:30:00.123Z"),  # truncated, not rounded
+    (datetime(2026, 1, 15, 9, 30, tzinfo=UTC), "2026-01-15T09:30:00.000Z"),
+    (datetime(999, 2, 3, 4, 5, 6, 7000), "0999-02-03T04:05:06.007Z"),  # no zone: UTC; a year before 1000 keeps its zeros
+    (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000Z"),
+    (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999Z"),
+    (datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))), "2026-03-28T20:00:00.000Z"),
+])
+def test_timestamps_are_written_in_utc_with_milliseconds(value: datetime, expected: str) -> None:
+    assert format_timestamp(value) == expected

@@ -71,8 +71,10 @@ def _check_text(value: Any) -> None:
 def format_timestamp(value: datetime) -> str:
     if value.tzinfo is not UTC:  # what the database gives is UTC already (db.UTCDateTime)
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    # isoformat, not strftime: "%Y" drops the leading zeros of years before 1000 on some platforms.
-    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
+    # Written out, not isoformat (its offset handling made it 0.5 µs slower, on every timestamp of a page)
+    # nor strftime ("%Y" drops the leading zeros of years before 1000 on some platforms).
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (value.year, value.month, value.day, value.hour, value.minute,
+                                                    value.second, value.microsecond // 1000)
 
 
 def _to_utc(value: datetime) -> datetime:
