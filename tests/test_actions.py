@@ -112,6 +112,28 @@ def test_the_declared_rate_group_decides(probe: Action) -> None:
     assert endpoint_group("GET", "/api/v1/lead/", b"") == "read"
 
 
+def test_the_rate_group_index_finds_what_trying_every_action_finds() -> None:
+    load_domains()
+
+    def every_action(method: str, path: str) -> str | None:
+        return next((a.rate_group for a in ACTIONS.values() if a.serves(method, path)), None)
+
+    paths = [f"/api/v1{a.path}".replace("{", "x_").replace("}", "") for a in ACTIONS.values()]
+    paths += ["/api/v1/lead/", "/api/v1/lead/lead_x/", "/api/v1/", "/api/v1", "/other/report/activity/", "/"]
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        for path in paths:
+            assert rate_group(method, path) == every_action(method, path), (method, path)
+    assert rate_group("POST", "/api/v1/report/probe/lead_x/") is None  # the index is built, without the probe...
+    action = register_action(Action(
+        name="probe_late", method="POST", path="/report/probe/{lead_id}/", input=ProbeArgs, output=ProbeOut,
+        scope=Scope.WRITE_SAFE, rate_group="heavy", title="A late probe", run=_probe, tag="Report"))
+    try:  # ...and a change to the registry rebuilds it
+        assert rate_group("POST", "/api/v1/report/probe/lead_x/") == "heavy"
+    finally:
+        del ACTIONS[action.name]
+    assert rate_group("POST", "/api/v1/report/probe/lead_x/") is None
+
+
 def test_a_bad_declaration_is_refused_at_import() -> None:
     common: dict[str, Any] = {"method": "GET", "input": ProbeArgs, "output": ProbeOut, "scope": Scope.READ,
                               "title": "x", "run": _probe}

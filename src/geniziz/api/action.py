@@ -129,8 +129,35 @@ def register_action(action: Action) -> Action:
 
 
 def rate_group(method: str, path: str) -> str | None:
-    """The declared rate-limit group of the action serving ``method path`` (the gateway's normalized path)."""
-    return next((a.rate_group for a in ACTIONS.values() if a.serves(method, path)), None)
+    """The declared rate-limit group of the action serving ``method path`` (the gateway's normalized path).
+    Every request asks, so only the actions of its method and first path segment are tried (trying every
+    action's pattern cost 8-13 µs a request)."""
+    index, prefix = _indexed()
+    first = path[len(prefix):].split("/", 1)[0] if path.startswith(prefix) else None
+    candidates = index.get((method, first)) or index.get((method, None), ())
+    return next((a.rate_group for a in candidates if a.serves(method, path)), None)
+
+
+_index: tuple[tuple[Action, ...], dict[tuple[str, str | None], list[Action]], str] = ((), {}, "")
+
+
+def _indexed() -> tuple[dict[tuple[str, str | None], list[Action]], str]:
+    """Actions by (method, literal first segment), each list with the actions whose first segment is a
+    parameter, in registration order; those alone under (method, None). Rebuilt when the registry changed
+    (tests register and remove actions). And the API's prefix with its slash."""
+    global _index
+    actions = tuple(ACTIONS.values())
+    if actions != _index[0] or not _index[2]:
+        from geniziz.api.gateway import API_PREFIX  # imported late: the gateway imports this module
+
+        def first_segment(action: Action) -> str | None:
+            first = action.path.strip("/").split("/", 1)[0]
+            return None if "{" in first else first
+
+        keys = {(action.method, first_segment(action)) for action in actions}
+        _index = actions, {(method, first): [a for a in actions if a.method == method and first_segment(a) in (first, None)]
+                           for method, first in keys}, API_PREFIX + "/"
+    return _index[1], _index[2]
 
 
 # --- REST --------------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ def endpoint_group(method: str, path: str, query_string: bytes) -> str:
     if declared := rate_group(method, path):
         return declared
     reading = method in ("GET", "HEAD", "OPTIONS")
-    if reading and "query" in parse_qs(query_string.decode("latin-1"), keep_blank_values=True):
+    # Parsed only when it could name `query` (spelled out, or percent-encoded).
+    if reading and (b"query" in query_string or b"%" in query_string) \
+            and "query" in parse_qs(query_string.decode("latin-1"), keep_blank_values=True):
         return "heavy"
     return "read" if reading else "write"
 
