@@ -138,6 +138,8 @@ def test_a_statement_reused_across_workspaces_sees_only_the_current_one(server: 
         for org in (b["org"], a["org"], b["org"], a["org"]):  # the second round reuses the scoped copies
             async with db.unit(org, write=True) as s:
                 leads = list(await s.scalars(with_contacts))
+                s.expire(leads[0])  # reloaded with the criteria it was loaded with, which read the workspace too
+                await s.run_sync(lambda _: leads[0].name)
                 seen.append({
                     "ids": set(await s.scalars(ids)), "joined": set(await s.scalars(joined)),
                     "leads": {lead.id for lead in leads}, "contacts": {c.id for lead in leads for c in lead.contacts},

@@ -292,7 +292,7 @@ def _with_workspace(parameters: Any, organization_id: str) -> Any:
     """Execution parameters plus the workspace: one mapping, or for an executemany a list of them."""
     if isinstance(parameters, list):
         return [{**p, _WORKSPACE_PARAM: organization_id} for p in parameters]
-    return {**parameters, _WORKSPACE_PARAM: organization_id} if parameters else {_WORKSPACE_PARAM: organization_id}
+    return {**(parameters or {}), _WORKSPACE_PARAM: organization_id}
 
 
 async def insert_records(session: AsyncSession, records: Iterable[Any]) -> None:
