@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from geniziz.api.auth import Principal
 from geniziz.api.context import Ctx, write_ctx
+from geniziz.api.resource import REGISTRY
 from geniziz.api.routing import DirectRoute, QuickRouter
 from geniziz.app import load_domains
 from geniziz.contacts.models import Contact
@@ -119,6 +120,39 @@ def test_relationship_loads_are_scoped(server: Server, rows: dict[str, Any]) -> 
 
     selected, joined = run(server, work)
     assert selected == joined == {b["contact"]}
+
+
+def test_a_statement_reused_across_workspaces_sees_only_the_current_one(server: Server, rows: dict[str, Any]) -> None:
+    """The listener scopes a statement object once and runs that scoped copy again (geniziz.db): the workspace is
+    a parameter of each execution, so one statement object run in either workspace, in turn, sees that one's rows."""
+    a, b = rows["a"], rows["b"]
+    both = [a["lead"], b["lead"]]
+    ids = select(Lead.id).where(Lead.id.in_(both))
+    joined = select(Contact.id).join(Lead, Lead.id == Contact.lead_id).where(Lead.id.in_(both))
+    with_contacts = select(Lead).where(Lead.id.in_(both)).options(selectinload(Lead.contacts))
+    by_id = REGISTRY["lead"].service._by_id_statements[False, False]  # what GET /lead/{id}/ runs
+    touch = update(Lead).where(Lead.id.in_(both)).values(description="reused")
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        seen = []
+        for org in (b["org"], a["org"], b["org"], a["org"]):  # the second round reuses the scoped copies
+            async with db.unit(org, write=True) as s:
+                leads = list(await s.scalars(with_contacts))
+                s.expire(leads[0])  # reloaded with the criteria it was loaded with, which read the workspace too
+                await s.run_sync(lambda _: leads[0].name)
+                seen.append({
+                    "ids": set(await s.scalars(ids)), "joined": set(await s.scalars(joined)),
+                    "leads": {lead.id for lead in leads}, "contacts": {c.id for lead in leads for c in lead.contacts},
+                    "by_id": {lead_id for lead_id in both
+                              if (await s.scalars(by_id, {"record_id": lead_id})).unique().first() is not None},
+                    "touched": (await s.execute(touch)).rowcount,
+                })
+        return seen
+
+    for seen, name in zip(run(server, work), "baba", strict=True):
+        mine = rows[name]
+        assert seen == {"ids": {mine["lead"]}, "joined": {mine["contact"]}, "leads": {mine["lead"]},
+                        "contacts": {mine["contact"]}, "by_id": {mine["lead"]}, "touched": 1}
 
 
 def test_bulk_update_and_delete_are_scoped(server: Server, api: Api, rows: dict[str, Any]) -> None:

@@ -8,14 +8,15 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Table, event, insert, text
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Table, bindparam, event, insert, text
 from sqlalchemy import inspect as inspect_record
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
@@ -175,6 +176,42 @@ class WorkspaceSession(Session):
     """The sessions Database hands out; the scoping listener below is attached to this class only."""
 
 
+# The criteria read the workspace from an execution parameter that the listener supplies, not from a value
+# inside the statement: one option per class serves every workspace, and a statement scoped once (see
+# _Owned.scoped) keeps the cache key SQLAlchemy memoizes on it. A statement that carries the criteria but
+# runs without the parameter fails ("a value is required for bind parameter") rather than run unscoped.
+_WORKSPACE_PARAM = "_geniziz_workspace"
+
+
+def _criteria(cls: type) -> Any:
+    return with_loader_criteria(cls, cls.organization_id == bindparam(_WORKSPACE_PARAM),  # type: ignore[attr-defined]
+                                include_aliases=True)
+
+
+class _StatementMemo:
+    """Values per statement object, by identity: a statement is immutable, and a copy made from it (``.where()``)
+    is another object (so nothing is stored on the statement: SQLAlchemy copies its __dict__ into copies). An
+    entry goes when its statement does; ``size`` bounds how many live statements are remembered."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[int, tuple[weakref.ref[Any], Any]] = {}
+
+    def get(self, statement: Any) -> Any:
+        entry = self._entries.get(id(statement))
+        return entry[1] if entry is not None and entry[0]() is statement else None
+
+    def put(self, statement: Any, value: Any) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()  # only with that many statements alive at once: rebuilt as they run
+        key = id(statement)
+        self._entries[key] = (weakref.ref(statement, lambda _ref: self._forget(key, _ref)), value)
+
+    def _forget(self, key: int, ref: weakref.ref[Any]) -> None:
+        if (entry := self._entries.get(key)) is not None and entry[0] is ref:
+            del self._entries[key]
+
+
 @dataclass(frozen=True)
 class _Owned:
     """The workspace-owned mapped classes (those with an organization_id column), and for each mapped
@@ -183,6 +220,9 @@ class _Owned:
 
     tables: frozenset[Table]
     reach: dict[Table, frozenset[type]]
+    criteria: dict[type, Any]  # an owned class's criteria option, built once
+    # Statement object -> the same statement with its criteria: a service's statement built once is scoped once.
+    scoped: _StatementMemo = field(default_factory=lambda: _StatementMemo(1000))
 
 
 _owned: _Owned | None = None
@@ -210,34 +250,52 @@ def workspace_models() -> _Owned:
                 todo += [rel.mapper for rel in current.relationships]
             found = frozenset(m.class_ for m in seen if m.class_ in owned)
             reach[mapper.local_table] = reach.get(mapper.local_table, frozenset()) | found
-        _owned = _Owned(frozenset(cls.__table__ for cls in owned), reach)
+        _owned = _Owned(frozenset(cls.__table__ for cls in owned), reach, {cls: _criteria(cls) for cls in owned})
     return _owned
+
+
+def _tables(state: ORMExecuteState) -> set[Table]:
+    """The tables a statement names, in any subquery, join or alias, and those of the classes it loads."""
+    tables = set(find_tables(state.statement, check_columns=True, include_aliases=True, include_joins=True,
+                             include_selects=True, include_crud=True))
+    tables.update(m.local_table for m in state.all_mappers)
+    return tables
 
 
 @event.listens_for(WorkspaceSession, "do_orm_execute")
 def _scope_to_workspace(state: ORMExecuteState) -> None:
-    if state.is_column_load or not (state.is_select or state.is_update or state.is_delete):
-        return  # refreshing a row this session already holds; inserts name their workspace themselves
+    if not (state.is_select or state.is_update or state.is_delete):
+        return  # inserts name their workspace themselves
     info = state.session.info
-    if info.get(UNSCOPED) or state.execution_options.get(ALL_WORKSPACES):
-        return
-    owned = workspace_models()
-    tables = set(find_tables(state.statement, check_columns=True, include_aliases=True, include_joins=True,
-                             include_selects=True, include_crud=True))
-    tables.update(m.local_table for m in state.all_mappers)
     organization_id = info.get(WORKSPACE)
+    if organization_id is not None:
+        # Every statement a workspace session runs gets the workspace: its own criteria read it, and so do
+        # those its objects carry along into their refreshes and relationship loads (an extra key is ignored).
+        state.parameters = _with_workspace(state.parameters, organization_id)
+    if state.is_column_load or info.get(UNSCOPED) or state.execution_options.get(ALL_WORKSPACES):
+        return  # refreshing a row this session already holds (with the criteria it was loaded with)
+    owned = workspace_models()
     if organization_id is None:
-        if owned.tables.intersection(tables):
+        if owned.tables.intersection(_tables(state)):
             raise UnscopedQuery("This session has no workspace: open it with Database.unit(organization_id) "
                                 "or, for work that spans workspaces, Database.unit(system=True)")
         return
-    # Criteria only for the classes this statement can load (each criterion costs compile-cache work):
-    # those of the tables it names, in any subquery, join or alias, and those its relationships reach.
-    # Other queries (selectin and lazy loads) pass through here themselves.
-    classes = set().union(*(owned.reach.get(t, ()) for t in tables))
-    state.statement = state.statement.options(*(
-        with_loader_criteria(cls, lambda cls: cls.organization_id == organization_id, include_aliases=True)
-        for cls in sorted(classes, key=lambda cls: cls.__name__)))
+    scoped = owned.scoped.get(state.statement)
+    if scoped is None:
+        # Criteria only for the classes this statement can load (each criterion costs compile-cache work):
+        # those of the tables it names, in any subquery, join or alias, and those its relationships reach.
+        # Other queries (selectin and lazy loads) pass through here themselves.
+        classes = set().union(*(owned.reach.get(t, ()) for t in _tables(state)))
+        scoped = state.statement.options(*(owned.criteria[cls] for cls in sorted(classes, key=lambda c: c.__name__)))
+        owned.scoped.put(state.statement, scoped)
+    state.statement = scoped
+
+
+def _with_workspace(parameters: Any, organization_id: str) -> Any:
+    """Execution parameters plus the workspace: one mapping, or for an executemany a list of them."""
+    if isinstance(parameters, list):
+        return [{**p, _WORKSPACE_PARAM: organization_id} for p in parameters]
+    return {**(parameters or {}), _WORKSPACE_PARAM: organization_id}
 
 
 async def insert_records(session: AsyncSession, records: Iterable[Any]) -> None:

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Select, bindparam, inspect, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from geniziz.api.context import Ctx
@@ -99,17 +99,31 @@ class CrudService(Generic[M]):
     async def get(self, ctx: Ctx, record_id: str, *, for_update: bool = False, refresh: bool = False) -> M:
         if not looks_like_id(record_id):
             raise not_found(self.label.capitalize())
-        query = self.query(ctx).where(self.model.__table__.c.id == record_id)  # the ORM's operator costs 2x
+        if type(self).query is CrudService.query:  # the default query: its statements by ID are built once
+            query = self._by_id_statements[for_update, refresh]
+        else:
+            query = self._by_id(self.query(ctx), for_update=for_update, refresh=refresh)
+        obj = (await ctx.session.scalars(query, {"record_id": record_id})).unique().first()
+        if obj is None:
+            raise not_found(self.label.capitalize())
+        return obj
+
+    def _by_id(self, query: Select, *, for_update: bool, refresh: bool) -> Select:
+        """``query`` for the record whose ID is the parameter ``record_id``."""
+        query = query.where(self.model.__table__.c.id == bindparam("record_id"))  # the ORM's operator costs 2x
         # Reload what a write changed, relationships included; and under a lock, what this session
         # read before it (a read-modify-write must start from the row as locked).
         if refresh or for_update:
             query = query.execution_options(populate_existing=True)
         if for_update:
             query = query.with_for_update(of=self.model)
-        obj = (await ctx.session.scalars(query)).unique().first()
-        if obj is None:
-            raise not_found(self.label.capitalize())
-        return obj
+        return query
+
+    @cached_property
+    def _by_id_statements(self) -> dict[tuple[bool, bool], Select]:
+        """``_by_id`` of the default query, per (for_update, refresh): building one cost ~12 µs a request, and a
+        statement object that stays the same is scoped once (geniziz.db) and keeps its cache key."""
+        return {(f, r): self._by_id(self._query, for_update=f, refresh=r) for f in (False, True) for r in (False, True)}
 
     # -- writing
     async def check_refs(self, ctx: Ctx, data: dict[str, Any]) -> None:
