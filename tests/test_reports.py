@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import BACKEND, Api, member_client
+from tests.conftest import BACKEND, Api, Server, member_client
 from tests.factories import make_lead, make_opportunity
 
 WEEK = {"date_start": "2026-01-05", "date_end": "2026-01-11"}  # Monday to Sunday
@@ -546,3 +546,33 @@ def test_stage_entry_times_follow_every_change(api: Api, other: Api, pipeline: d
     api.ok("DELETE", f"/lead/{lead}/", status=404)
     other.ok("DELETE", f"/lead/{lead}/")  # its activities go, and their changes
     assert stored_previous_changes_agree(api, other) == 0
+
+
+def test_report_statements_run_tuned_in_a_transaction(server: Server, api: Api) -> None:
+    """On PostgreSQL read units run in autocommit: a report makes its unit, and each session together() opens,
+    a transaction first, so that its SET LOCAL tuning (planning per period, memory for sorts) applies."""
+    if BACKEND != "postgresql":
+        pytest.skip("the tuning is PostgreSQL's")
+    from geniziz.api.auth import Principal
+    from geniziz.api.context import unit_of_work
+    from geniziz.app import load_domains
+    from geniziz.db import Database
+    from geniziz.reports import schemas
+    from geniziz.reports.service import rows_of, scope_of, together
+
+    load_domains()
+    tuned = text("SELECT current_setting('plan_cache_mode'), current_setting('work_mem')")
+    principal = Principal(api.org_id, "user_x", "admin", "key_x")
+
+    async def main() -> list[Any]:
+        db = Database(server.database_url, pool_size=4)
+        try:
+            async with unit_of_work(db, principal, via="api", write=False) as ctx:
+                await scope_of(ctx, schemas.ReportArgs(relative_range="today"))
+                own = list((await ctx.session.execute(tuned)).all())
+                return [own, *await together(ctx, rows_of(tuned), rows_of(tuned))]
+        finally:
+            await db.dispose()
+
+    for rows in asyncio.run(main()):
+        assert rows == [("force_custom_plan", "64MB")]

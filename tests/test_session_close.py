@@ -8,7 +8,8 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from geniziz.app import load_domains
 from geniziz.db import Database
@@ -54,3 +55,40 @@ def test_a_read_unit_closes_without_a_rollback(server: Server, api: Api, monkeyp
     reads, writes = asyncio.run(main())
     assert reads == 0
     assert writes >= 1
+
+
+def test_a_postgresql_read_unit_has_no_transaction_and_refuses_writes(server: Server, api: Api) -> None:
+    if not server.database_url.startswith("postgresql"):
+        pytest.skip("SQLite read units: the test above")
+    load_domains()
+    lead = make_lead(api)
+    # now() is when the transaction began: 10 ms before this statement only if the sleep ran in the same one
+    in_transaction = text("SELECT statement_timestamp() - now() > interval '5 milliseconds'")
+
+    async def main() -> None:
+        db = Database(server.database_url, pool_size=2)
+        try:
+            async with db.unit(api.org_id) as session:  # autocommit: each statement its own transaction
+                await session.execute(text("SELECT pg_sleep(0.01)"))
+                assert await session.scalar(in_transaction) is False
+                assert await session.scalar(select(Lead.name).where(Lead.id == lead["id"])) == lead["name"]
+                with pytest.raises(DBAPIError, match="read-only transaction"):
+                    await session.execute(update(Lead).where(Lead.id == lead["id"]).values(name="never"))
+            async with db.unit(api.org_id) as session:  # what a report does: a transaction, read-only still
+                await Database.read_transaction(session)
+                await session.execute(text("SET LOCAL work_mem = '64MB'"))
+                await session.execute(text("SELECT pg_sleep(0.01)"))
+                assert await session.scalar(in_transaction) is True
+                assert await session.scalar(text("SHOW work_mem")) == "64MB"
+                with pytest.raises(RuntimeError, match="before the unit's first statement"):
+                    await Database.read_transaction(session)
+            async with db.unit(api.org_id) as session:  # the connection went back in autocommit, as it was
+                assert await session.scalar(text("SHOW work_mem")) != "64MB"
+                await session.execute(text("SELECT pg_sleep(0.01)"))
+                assert await session.scalar(in_transaction) is False
+            async with db.unit(api.org_id) as session:
+                assert await session.scalar(select(Lead.name).where(Lead.id == lead["id"])) == lead["name"]
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())

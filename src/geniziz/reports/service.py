@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 from geniziz.activities.models import Activity
 from geniziz.api.context import Ctx
 from geniziz.api.errors import field_error
-from geniziz.db import WorkspaceSession, looks_like_id
+from geniziz.db import Database, WorkspaceSession, looks_like_id
 from geniziz.identity.models import Membership, Organization, User
 from geniziz.leads.models import Lead
 from geniziz.messaging.models import EmailTemplate
@@ -52,6 +52,7 @@ class Scope:
 
 
 async def scope_of(ctx: Ctx, args: schemas.ReportArgs) -> Scope:
+    await _tune(ctx.session)  # first: it makes the unit a transaction, which must precede its first statement
     zone = await ctx.session.scalar(select(Organization.time_zone).where(Organization.id == ctx.org_id)) or "UTC"
     if args.relative_range is not None:
         if args.date_start is not None or args.date_end is not None:
@@ -77,12 +78,15 @@ async def scope_of(ctx: Ctx, args: schemas.ReportArgs) -> Scope:
         if missing := [u for u in users if u not in known]:
             raise field_error("users", f"not members of this workspace: {', '.join(missing)}")
     dialect = ctx.session.bind.dialect.name
-    await _tune(ctx.session)
     return Scope(Period(zone, first, last), users, dialect)
 
 
 async def _tune(session: AsyncSession) -> None:
-    if session.bind.dialect.name == "postgresql":  # this transaction only: a large period's sorts and hashes
+    # Once per session: a report that runs others (sales) tunes the sessions they run on already.
+    if session.bind.dialect.name == "postgresql" and not session.info.get(TUNED):
+        session.info[TUNED] = True
+        await Database.read_transaction(session)  # read units run in autocommit: SET LOCAL needs a transaction
+        # this transaction only: a large period's sorts and hashes
         await session.execute(text("SET LOCAL work_mem = '64MB'"))  # stay in memory,
         # and every query is planned for its period: a prepared statement's generic plan guesses a few hundred
         # rows for any range and loops over an index where a day or a year needs a hash (or a partial index).
@@ -97,6 +101,7 @@ def rows_of(statement: Any) -> Callable[[Ctx], Awaitable[list[Any]]]:
     return run
 
 
+TUNED = "report_tuned"  # session.info: _tune ran on it
 SIBLING = "report_sibling"  # session.info: a session together() opened (which runs its own parts in turn)
 
 
@@ -109,8 +114,9 @@ async def together(ctx: Ctx, *parts: Callable[[Ctx], Awaitable[Any]]) -> list[An
         return [await part(ctx) for part in parts]
 
     async def run(part: Callable[[Ctx], Awaitable[Any]]) -> Any:
+        info = {key: value for key, value in ctx.session.info.items() if key != TUNED}  # a new session: tune it too
         async with AsyncSession(ctx.session.bind, sync_session_class=WorkspaceSession,
-                                info={**ctx.session.info, SIBLING: True}) as session:
+                                info={**info, SIBLING: True}) as session:
             await _tune(session)
             return await part(replace(ctx, session=session))
 
