@@ -20,7 +20,7 @@ from tests.factories import make_lead
 
 def test_a_read_unit_closes_without_a_rollback(server: Server, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     if not server.database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL read units are transactions, rolled back at their end")
+        pytest.skip("PostgreSQL read units: the test below")
     load_domains()  # every model mapped, as in the server
     lead = make_lead(api)
     rollbacks: list[Any] = []
