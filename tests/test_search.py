@@ -247,6 +247,7 @@ def test_the_database_answers_from_the_index(server: Server, api: Api) -> None:
 
     async def work(db: Database) -> dict[str, str]:
         async with db.unit(api.org_id) as session:
+            await Database.read_transaction(session)  # PostgreSQL: for the SET LOCAL below
             ctx = SimpleNamespace(session=session)
             sqlite = session.bind.dialect.name == "sqlite"
             queries = {
