@@ -141,8 +141,10 @@ class CrudService(Generic[M]):
             setattr(obj, name, value)
 
     def new(self, ctx: Ctx) -> M:
+        now = utcnow()  # one instant for both: the columns' own defaults are two calls, microseconds apart,
+        # which showed a new record updated a millisecond after its creation when they straddled one
         return self.model(id=new_id(self.prefix), organization_id=ctx.org_id,  # type: ignore[call-arg]
-                          created_by=ctx.user_id, updated_by=ctx.user_id)
+                          created_by=ctx.user_id, updated_by=ctx.user_id, date_created=now, date_updated=now)
 
     async def create(self, ctx: Ctx, data: dict[str, Any]) -> M:
         await self.check_refs(ctx, data)
