@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Table, bindparam, event, insert, text
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Table, event, insert, text
 from sqlalchemy import inspect as inspect_record
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, ORMExecuteState, Session, declared_attr, mapped_column, \
     with_loader_criteria
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
@@ -166,6 +167,8 @@ UNSCOPED = "unscoped"
 # Per statement, for the rare read that must span workspaces (the caller's own memberships in /me/):
 # `select(...).execution_options(all_workspaces=True)`.
 ALL_WORKSPACES = "all_workspaces"
+# Set on a read unit's session that holds a transaction (Database.read_transaction).
+_READ_TRANSACTION = "read_transaction"
 
 
 class UnscopedQuery(RuntimeError):
@@ -183,8 +186,22 @@ class WorkspaceSession(Session):
 _WORKSPACE_PARAM = "_geniziz_workspace"
 
 
+class _WorkspaceParam(BindParameter[str]):
+    """The criteria's parameter. Each statement's run maps the copies SQLAlchemy made of it (one per entity it
+    adapted the criteria to) in a dict (``SQLCompiler.construct_params``), and two copies of one parameter hash
+    alike: the dict compares them with ``==``, which for a column element builds a SQL expression only to take
+    its truth, whether the hashes are equal. Here ``==`` gives that answer directly: 40-50 µs less per lead read
+    (four such comparisons). Nothing builds SQL from this parameter on its left."""
+
+    inherit_cache = True
+    __hash__ = BindParameter.__hash__
+
+    def __eq__(self, other: object) -> bool:  # type: ignore[override]
+        return hash(other) == hash(self)
+
+
 def _criteria(cls: type) -> Any:
-    return with_loader_criteria(cls, cls.organization_id == bindparam(_WORKSPACE_PARAM),  # type: ignore[attr-defined]
+    return with_loader_criteria(cls, cls.organization_id == _WorkspaceParam(_WORKSPACE_PARAM),  # type: ignore[attr-defined]
                                 include_aliases=True)
 
 
@@ -409,10 +426,20 @@ class Database:
         if (organization_id is None) != system:
             raise ValueError("a unit of work is for one workspace or, explicitly, system=True")
         info = {UNSCOPED: True} if system else {WORKSPACE: organization_id}
-        async with self._sessions[write](info=info) as session:
+        session = self._sessions[write](info=info)
+        try:
             yield session
             if write:
                 await session.commit()
+        finally:
+            if write or session.info.get(_READ_TRANSACTION):
+                # As `async with session` closes it: in a task of its own, awaited to its end even if this one
+                # is cancelled, since a rollback cut short would give the pool a connection mid-transaction.
+                await session.__aexit__(None, None, None)
+            else:
+                # A read unit without a transaction has nothing to roll back: its close does no I/O, which no
+                # cancellation can cut short, and skips that task (a fifth of opening and closing a unit).
+                await session.close()
 
     @staticmethod
     async def read_transaction(session: AsyncSession) -> None:
@@ -423,6 +450,7 @@ class Database:
         if session.in_transaction():
             raise RuntimeError("read_transaction() must come before the unit's first statement")
         await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        session.info[_READ_TRANSACTION] = True  # its end is a ROLLBACK: see unit()
 
     def system_session(self, *, write: bool = False) -> Any:
         """A unit of work across workspaces: key lookup, CLI set-up, the job worker's claim loop."""

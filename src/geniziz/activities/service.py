@@ -63,8 +63,8 @@ class ActivityService(CustomValues, CrudService[Activity]):
             self.activity_type = activity_type
 
     # -- reading
-    def query(self, ctx: Ctx) -> Select:
-        query = super().query(ctx)
+    def base_query(self) -> Select:
+        query = super().base_query()
         return query if self.activity_type is None else query.where(Activity.type == self.activity_type)
 
     def order_by(self) -> tuple[Any, ...]:

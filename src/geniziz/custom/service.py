@@ -49,8 +49,8 @@ class CustomFieldService(CrudService[CustomField]):
         self.refs = {"custom_object_type_id": Ref(CustomObjectType, "custom object type")} \
             if object_type == "custom_object" else {}
 
-    def query(self, ctx: Ctx) -> Select:
-        return super().query(ctx).where(CustomField.object_type == self.object_type)
+    def base_query(self) -> Select:
+        return super().base_query().where(CustomField.object_type == self.object_type)
 
     async def apply(self, ctx: Ctx, obj: CustomField, data: dict[str, Any], *, creating: bool) -> None:
         if creating:

@@ -25,8 +25,8 @@ class StatusService(CrudService[Status]):
     prefix = "stat"
     kind: str
 
-    def query(self, ctx: Ctx) -> Select:
-        return super().query(ctx).where(Status.kind == self.kind)
+    def base_query(self) -> Select:
+        return super().base_query().where(Status.kind == self.kind)
 
     def order_by(self) -> tuple[Any, ...]:
         return (Status.id.asc(),)  # statuses are listed in the order they were defined (pipeline order)
