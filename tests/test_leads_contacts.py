@@ -88,6 +88,22 @@ def test_lead_embeds_contacts_and_delete_cascades(api: Api) -> None:
     api.bad("DELETE", f"/lead/{lead['id']}/", status=404)
 
 
+def test_reads_and_pages_embed_every_contact_in_order(api: Api) -> None:
+    """Leads are read as rows (api/rows.py): one record per lead however many contacts it has, its contacts in
+    creation order, a lead without contacts kept; the server shapes each read the ORM's way too and compares."""
+    empty, lead = make_lead(api, name="No contacts"), make_lead(api, name="Three contacts")
+    contacts = [make_contact(api, lead_id=lead["id"], name=f"Person {i}")["id"] for i in range(3)]
+    assert [c["id"] for c in api.ok("GET", f"/lead/{lead['id']}/")["contacts"]] == contacts
+    assert api.ok("GET", f"/lead/{empty['id']}/")["contacts"] == []
+    page = api.ok("GET", "/lead/?_limit=2")
+    assert [r["id"] for r in page["data"]] == [lead["id"], empty["id"]] and page["has_more"] in (True, False)
+    assert [c["id"] for c in page["data"][0]["contacts"]] == contacts and page["data"][1]["contacts"] == []
+    assert api.ok("GET", f"/lead/?_limit=1&_before={lead['id']}")["data"][0]["id"] == empty["id"]
+    assert api.ok("GET", f"/lead/?_skip=1&_limit=1")["data"][0]["id"] == empty["id"]
+    only = api.ok("GET", f"/lead/{lead['id']}/?_fields=id,contacts")
+    assert set(only) == {"id", "contacts"} and [c["id"] for c in only["contacts"]] == contacts
+
+
 def test_contact_normalizes_and_validates_contact_data(api: Api) -> None:
     contact = api.create("contact", lead_id=make_lead(api)["id"], name="Linus", title="CTO",
                          emails=[{"email": "Linus@Example.COM", "type": "work"}],

@@ -122,6 +122,48 @@ def test_relationship_loads_are_scoped(server: Server, rows: dict[str, Any]) -> 
     assert selected == joined == {b["contact"]}
 
 
+def test_reads_as_rows_are_scoped(server: Server, rows: dict[str, Any]) -> None:
+    """Leads are read as rows by Core statements (api/rows.py), which the session's criteria do not reach: their
+    own workspace conditions keep a stray contact, another workspace's lead and an unbound session out."""
+    a, b = rows["a"], rows["b"]
+    stray = new_id("cont")
+    service = REGISTRY["lead"].service
+
+    async def work(db: Database) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        async with db.unit(system=True, write=True) as s:  # corrupt data on purpose: A's contact on B's lead
+            s.add(Contact(id=stray, organization_id=a["org"], lead_id=b["lead"], name="Stray"))
+        try:
+            async with db.unit(b["org"]) as s:
+                ctx = Ctx(s, Principal(b["org"], "user_x", "admin", "key_x"))
+                out["read"] = {c["id"] for c in (await service.read(ctx, b["lead"]))["contacts"]}
+                page, _ = await service.read_page(ctx, {}, 200, 0)
+                out["page"] = {r["id"] for r in page}
+                out["page_contacts"] = {c["id"] for r in page for c in r["contacts"]}
+                try:
+                    await service.read(ctx, a["lead"])
+                    out["other"] = "read"
+                except Exception as error:  # noqa: BLE001
+                    out["other"] = getattr(error, "status", type(error).__name__)
+            async with db.system_session() as s:  # no workspace: the statement lacks its parameter and fails
+                try:
+                    await service.read(Ctx(s, Principal(b["org"], "user_x", "admin", "key_x")), b["lead"])
+                    out["system"] = "read"
+                except Exception as error:  # noqa: BLE001
+                    out["system"] = type(error).__name__
+        finally:
+            async with db.unit(system=True, write=True) as s:
+                await s.execute(delete(Contact).where(Contact.id == stray))
+        return out
+
+    out = run(server, work)
+    assert out["read"] == {b["contact"]}
+    assert a["lead"] not in out["page"] and b["lead"] in out["page"]
+    assert stray not in out["page_contacts"] and b["contact"] in out["page_contacts"]
+    assert out["other"] == 404
+    assert out["system"] != "read"
+
+
 def test_a_statement_reused_across_workspaces_sees_only_the_current_one(server: Server, rows: dict[str, Any]) -> None:
     """The listener scopes a statement object once and runs that scoped copy again (geniziz.db): the workspace is
     a parameter of each execution, so one statement object run in either workspace, in turn, sees that one's rows."""

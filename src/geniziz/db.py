@@ -183,7 +183,7 @@ class WorkspaceSession(Session):
 # inside the statement: one option per class serves every workspace, and a statement scoped once (see
 # _Owned.scoped) keeps the cache key SQLAlchemy memoizes on it. A statement that carries the criteria but
 # runs without the parameter fails ("a value is required for bind parameter") rather than run unscoped.
-_WORKSPACE_PARAM = "_geniziz_workspace"
+WORKSPACE_PARAM = "_geniziz_workspace"
 
 
 class _WorkspaceParam(BindParameter[str]):
@@ -201,7 +201,7 @@ class _WorkspaceParam(BindParameter[str]):
 
 
 def _criteria(cls: type) -> Any:
-    return with_loader_criteria(cls, cls.organization_id == _WorkspaceParam(_WORKSPACE_PARAM),  # type: ignore[attr-defined]
+    return with_loader_criteria(cls, cls.organization_id == _WorkspaceParam(WORKSPACE_PARAM),  # type: ignore[attr-defined]
                                 include_aliases=True)
 
 
@@ -311,8 +311,8 @@ def _scope_to_workspace(state: ORMExecuteState) -> None:
 def _with_workspace(parameters: Any, organization_id: str) -> Any:
     """Execution parameters plus the workspace: one mapping, or for an executemany a list of them."""
     if isinstance(parameters, list):
-        return [{**p, _WORKSPACE_PARAM: organization_id} for p in parameters]
-    return {**(parameters or {}), _WORKSPACE_PARAM: organization_id}
+        return [{**p, WORKSPACE_PARAM: organization_id} for p in parameters]
+    return {**(parameters or {}), WORKSPACE_PARAM: organization_id}
 
 
 async def insert_records(session: AsyncSession, records: Iterable[Any]) -> None:

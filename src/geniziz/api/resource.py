@@ -22,7 +22,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found, validation_field_errors
 from geniziz.api.schemas import ReadModel, WriteModel, partial_model
-from geniziz.api.shaping import shape_all
+from geniziz.api.rows import RowReader
+from geniziz.api.shaping import CHECK, ShapeMismatch, same_json, shape_all
 from geniziz.db import Base, looks_like_id, new_id, utcnow
 
 M = TypeVar("M", bound=Base)
@@ -62,6 +63,10 @@ class CrudService(Generic[M]):
     # Set by a service whose ``get`` only loads the row, to answer a create with the flushed record rather
     # than re-read it (one query less): the collections a new record has empty. None: re-read.
     empty_when_created: ClassVar[frozenset[str] | None] = None
+    # Reads that are only shaped (``read``, ``read_page``) come as dicts from Core statements (api/rows.py)
+    # rather than ORM objects: False, or True with ``embedded`` naming the relationship loaded along.
+    read_as_rows: ClassVar[bool] = False
+    embedded: ClassVar[str | None] = None
 
     # -- reading
     def base_query(self) -> Select:
@@ -117,6 +122,57 @@ class CrudService(Generic[M]):
         """``_page`` of the default query, by ``by_key``: building a page's statement and scoping it cost a
         tenth to a third of a short list's request (find_tables walks a fresh statement)."""
         return {by_key: self._page(self._query, by_key=by_key) for by_key in (False, True)}
+
+    # -- reading for shaping only: dicts where the service reads as rows, else what list and get return
+    async def read(self, ctx: Ctx, record_id: str) -> M | dict[str, Any]:
+        reader = self._rows
+        if reader is None:
+            return await self.get(ctx, record_id)
+        if not looks_like_id(record_id):
+            raise not_found(self.label.capitalize())
+        records = reader.records(await ctx.session.execute(reader.by_id, {"record_id": record_id}))
+        if not records:
+            raise not_found(self.label.capitalize())
+        return records[0]
+
+    async def read_page(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int,
+                        before: str | None = None) -> tuple[list[M] | list[dict[str, Any]], bool]:
+        reader = self._rows
+        keyset = {"before": before} if before is not None else {}  # a service's own list may not page by key
+        if reader is None:
+            return await self.list(ctx, filters, limit, skip, **keyset)
+        ids = self.filter(ctx, self._ids_query, dict(filters))  # a filter may pop what it handles
+        if ids.get_execution_options():  # a listener rewrites its run (SQLite's FTS search): as ORM objects
+            return await self.list(ctx, filters, limit, skip, **keyset)
+        if ids is self._ids_query:  # no filter: the statement built once (scoping a fresh one costs 0.3-0.4 ms)
+            statement = self._row_pages[before is not None]
+        else:
+            statement = reader.page(self._page(ids, by_key=before is not None), self.order_by())
+        page = {"page_before": before, "page_skip": skip, "page_limit": limit + 1}
+        records = reader.records(await ctx.session.execute(statement, page))
+        return records[:limit], len(records) > limit
+
+    @cached_property
+    def _row_pages(self) -> dict[bool, Select]:
+        """read_page's statements without a filter, by ``by_key``."""
+        reader = self._rows
+        assert reader is not None
+        return {by_key: reader.page(self._page(self._ids_query, by_key=by_key), self.order_by())
+                for by_key in (False, True)}
+
+    @cached_property
+    def _rows(self) -> RowReader | None:
+        """The row reader, for a service that reads as rows with its default query (no condition of the caller's)."""
+        if not self.read_as_rows or type(self).query is not CrudService.query:
+            return None
+        return RowReader(inspect(self.model), self.embedded)
+
+    @cached_property
+    def _ids_query(self) -> Select:
+        """The IDs of ``base_query``'s records: what a page's filters and paging narrow (read_page)."""
+        where = self.base_query().whereclause
+        ids = select(self.model.id)
+        return ids if where is None else ids.where(where)
 
     async def get(self, ctx: Ctx, record_id: str, *, for_update: bool = False, refresh: bool = False) -> M:
         if not looks_like_id(record_id):
@@ -338,17 +394,31 @@ class Resource:
             if parent_id is not None:
                 await _require_parent(ctx, self.parent, parent_id)
                 filters[self.parent.field] = parent_id
+        return await self.page(ctx, filters, query, fields)
+
+    async def page(self, ctx: Ctx, filters: dict[str, Any], query: BaseModel, fields: set[str] | None) -> dict[str, Any]:
+        """A list's answer: the page ``query`` asks for (limit, skip, before) of the records ``filters`` select."""
         before = getattr(query, "before", None)
-        rows, has_more = await self.service.list(ctx, filters, query.limit, query.skip,  # type: ignore[attr-defined]
-                                                 **({"before": before} if before is not None else {}))
-        return {"data": self.serialize_all(rows, fields), "has_more": has_more}
+        records, has_more = await self.service.read_page(ctx, filters, query.limit, query.skip, before)  # type: ignore[attr-defined]
+        data = self.serialize_all(records, fields)
+        if CHECK and records and type(records[0]) is dict:  # the tests: rows shape as the ORM's objects do
+            objects, _ = await self.service.list(ctx, filters, query.limit, query.skip, before)  # type: ignore[attr-defined]
+            _same_shapes(data, self.serialize_all(objects, fields), self.name)
+        return {"data": data, "has_more": has_more}
 
     async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
         self._check("get")
         selected = self.selected_fields(fields, self.detail_schema)
-        obj = await self.service.get(ctx, record_id)
-        self._same_parent(obj, parent_id)
-        return self.serialize(obj, selected, self.detail_schema)
+        if parent_id is not None:  # a nested resource's record: its parent is checked on the object
+            obj = await self.service.get(ctx, record_id)
+            self._same_parent(obj, parent_id)
+            return self.serialize(obj, selected, self.detail_schema)
+        record = await self.service.read(ctx, record_id)
+        body = self.serialize(record, selected, self.detail_schema)
+        if CHECK and type(record) is dict:  # the tests: a row shapes as the ORM's object does
+            _same_shapes([body], [self.serialize(await self.service.get(ctx, record_id), selected, self.detail_schema)],
+                         self.name)
+        return body
 
     async def create(self, ctx: Ctx, body: BaseModel, fields: str | None = None,
                      parent_id: str | None = None) -> dict[str, Any]:
@@ -386,6 +456,11 @@ class Resource:
     def _same_parent(self, obj: Any, parent_id: str | None) -> None:
         if self.parent and parent_id is not None and getattr(obj, self.parent.field) != parent_id:
             raise not_found(self.service.label.capitalize())
+
+
+def _same_shapes(rows: list[dict[str, Any]], objects: list[dict[str, Any]], name: str) -> None:
+    if not same_json(rows, objects):
+        raise ShapeMismatch(f"{name} read as rows shaped differently:\n rows {rows!r}\n ORM {objects!r}")
 
 
 async def _require_parent(ctx: Ctx, parent: Parent, parent_id: str) -> None:

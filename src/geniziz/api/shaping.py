@@ -62,7 +62,7 @@ def shape_all(schema: type[BaseModel], objs: list[Any], fields: set[str] | None 
             rows = None
     if rows is None or CHECK:
         expected = shape_with_pydantic(schema, objs, fields)
-        if rows is not None and not _same_json(rows, expected):
+        if rows is not None and not same_json(rows, expected):
             raise ShapeMismatch(f"{schema.__name__} shaped differently:\n compiled {rows!r}\n pydantic {expected!r}")
         rows = rows if rows is not None else expected
     return rows
@@ -79,7 +79,8 @@ def _list_adapter(schema: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[schema])  # type: ignore[valid-type]
 
 
-def _same_json(a: Any, b: Any) -> bool:
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two JSON-ready values dump to the same bytes (key order, int vs float)."""
     try:
         return orjson.dumps(a) == orjson.dumps(b)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits: repr still tells int, float and key order apart

@@ -200,7 +200,8 @@ class CustomizedResource(Resource):
         if fields is not None and EMBEDDED in fields and _EMBED.get() is not None:
             for obj, row in zip(objs, rows, strict=True):
                 row[EMBEDDED] = []  # filled in once the page is shaped, in one query
-                _EMBED.get().append((obj.id, row[EMBEDDED]))  # type: ignore[union-attr]
+                record_id = obj["id"] if type(obj) is dict else obj.id  # a row (read_as_rows) or an object
+                _EMBED.get().append((record_id, row[EMBEDDED]))  # type: ignore[union-attr]
         for row in rows:
             show(row, row.get("custom"), definitions.get(self.object_type), fields)
             for attribute, kind in self.nested.items():
@@ -232,10 +233,7 @@ class CustomizedResource(Resource):
         filters: dict[str, Any] = {name: getattr(query, name) for name in self.filters.model_fields}
         if where:
             filters[CUSTOM_FILTERS] = where
-        before = getattr(query, "before", None)
-        rows, has_more = await self.service.list(ctx, filters, query.limit, query.skip,  # type: ignore[attr-defined]
-                                                 **({"before": before} if before is not None else {}))
-        return {"data": self.serialize_all(rows, fields), "has_more": has_more}
+        return await self.page(ctx, filters, query, fields)
 
     async def get(self, ctx: Ctx, record_id: str, fields: str | None = None,
                   parent_id: str | None = None) -> dict[str, Any]:

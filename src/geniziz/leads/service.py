@@ -55,6 +55,7 @@ class LeadService(CustomValues, CrudService[Lead]):
         "owner_id": MemberRef(),
     }
     empty_when_created = frozenset({"contacts"})  # a lead's contacts are created after it
+    read_as_rows, embedded = True, "contacts"  # reads and pages with their contacts: api/rows.py
 
     def load_options(self) -> tuple[Any, ...]:
         return (joinedload(Lead.contacts),)
