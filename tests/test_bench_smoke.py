@@ -35,3 +35,17 @@ def test_bench_walk_walks_every_lead_and_prints_the_servers_memory() -> None:
     assert done.returncode == 0, output
     assert "walked 450 leads" in output and "in 3 pages of 200" in output, output
     assert "peak (VmHWM)" in output, output
+
+
+def test_bench_inproc_compares_two_trees_and_prints_ratios(tmp_path: Path) -> None:
+    command = [sys.executable, str(ROOT / "bench" / "bench_inproc.py"), "--leads", "200", "--rounds", "1",
+               "--requests", "20", "--src", str(ROOT / "src"), "--src", str(ROOT / "src"),
+               "--profile", "GET /lead/{id}/", "--profile-out", str(tmp_path / "read.prof")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    for scenario in ("ref: typical stack GET", "GET /status/lead/", "GET /lead/{id}/", "GET /lead/?_limit=100",
+                     "POST /lead/"):
+        line = next((line for line in done.stdout.splitlines() if line.startswith(scenario)), "")
+        assert line.count("x") >= 2, output  # a ratio per tree
+    assert (tmp_path / "read.prof").stat().st_size > 0
