@@ -99,7 +99,7 @@ def test_reads_and_pages_embed_every_contact_in_order(api: Api) -> None:
     assert [r["id"] for r in page["data"]] == [lead["id"], empty["id"]] and page["has_more"] in (True, False)
     assert [c["id"] for c in page["data"][0]["contacts"]] == contacts and page["data"][1]["contacts"] == []
     assert api.ok("GET", f"/lead/?_limit=1&_before={lead['id']}")["data"][0]["id"] == empty["id"]
-    assert api.ok("GET", f"/lead/?_skip=1&_limit=1")["data"][0]["id"] == empty["id"]
+    assert api.ok("GET", "/lead/?_skip=1&_limit=1")["data"][0]["id"] == empty["id"]
     only = api.ok("GET", f"/lead/{lead['id']}/?_fields=id,contacts")
     assert set(only) == {"id", "contacts"} and [c["id"] for c in only["contacts"]] == contacts
 

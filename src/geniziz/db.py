@@ -190,8 +190,8 @@ class _WorkspaceParam(BindParameter[str]):
     """The criteria's parameter. Each statement's run maps the copies SQLAlchemy made of it (one per entity it
     adapted the criteria to) in a dict (``SQLCompiler.construct_params``), and two copies of one parameter hash
     alike: the dict compares them with ``==``, which for a column element builds a SQL expression only to take
-    its truth, whether the hashes are equal. Here ``==`` gives that answer directly: 40-50 µs less per lead read
-    (four such comparisons). Nothing builds SQL from this parameter on its left."""
+    its truth, whether the hashes are equal. Here ``==`` gives that answer directly: 12-30 µs less per run of a
+    lead's by-ID statement (four such comparisons). Nothing builds SQL from this parameter on its left."""
 
     inherit_cache = True
     __hash__ = BindParameter.__hash__

@@ -12,7 +12,8 @@ The workspace: these statements are Core, which the session's loader criteria do
 condition itself on every table (``organization_id = :_geniziz_workspace``, the parameter the session supplies
 to every statement it runs; one run without it fails). A page's records are chosen by the service's own ORM
 statement (filters, search, order, paging), scoped as every ORM statement is, under the Core statement as a
-subquery of IDs.
+subquery of IDs (which makes SQLAlchemy run the page through its ORM result layer, as column entities: still
+no objects, states or collections).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class RowReader:
         child: Table = relationship.mapper.local_table  # type: ignore[assignment]
         on = and_(*(remote == local for local, remote in relationship.local_remote_pairs),
                   child.c.organization_id == workspace)
-        return (statement.select_from(table.outerjoin(child, on)).where(table.c.organization_id == workspace))
+        return statement.select_from(table.outerjoin(child, on)).where(table.c.organization_id == workspace)
 
     def _child_order(self) -> tuple[Any, ...]:
         relationship = self._relationship
