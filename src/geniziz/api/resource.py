@@ -157,8 +157,7 @@ class CrudService(Generic[M]):
         """read_page's statements without a filter, by ``by_key``."""
         reader = self._rows
         assert reader is not None
-        return {by_key: reader.page(self._page(self._ids_query, by_key=by_key), self.order_by())
-                for by_key in (False, True)}
+        return reader.pages(self.base_query().whereclause, self.order_by())
 
     @cached_property
     def _rows(self) -> RowReader | None:

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, bindparam, select
+from sqlalchemy import Integer, Select, String, Table, and_, bindparam, select
+from sqlalchemy.sql.annotation import _deep_deannotate
+from sqlalchemy.util import immutabledict
 from sqlalchemy.orm import Mapper, RelationshipProperty
 
 from geniziz.db import WORKSPACE_PARAM
@@ -67,7 +69,7 @@ class RowReader:
 
     def _child_order(self) -> tuple[Any, ...]:
         relationship = self._relationship
-        return tuple(relationship.order_by or ()) if relationship is not None else ()
+        return _core(*relationship.order_by) if relationship is not None and relationship.order_by else ()
 
     @cached_property
     def by_id(self) -> Select:
@@ -79,8 +81,20 @@ class RowReader:
         """The records whose IDs ``ids`` selects (a page: its own filters, order and limit), in ``order_by``."""
         table = self.mapper.local_table
         chosen = ids.subquery("page")
-        return (self._statement().where(table.c.id.in_(select(chosen.c.id)))
-                .order_by(*order_by, table.c.id, *self._child_order()))  # by ID too: a record's rows stay together
+        return (self._statement().where(table.c.id.in_(select(chosen.c.id)))  # by ID too: a record's rows together
+                .order_by(*_core(*order_by), table.c.id, *self._child_order()))
+
+    def pages(self, where: Any, order_by: tuple[Any, ...]) -> dict[bool, Select]:
+        """``page`` of every record ``where`` selects (None: all), by whether it pages by key (``page_before``),
+        with the parameters ``page_skip`` and ``page_limit``: Core throughout, its IDs' workspace named as well."""
+        table = self.mapper.local_table
+        ids = select(table.c.id).where(table.c.organization_id == bindparam(WORKSPACE_PARAM), *_core(
+            *([] if where is None else [where])))
+        paged = {False: ids, True: ids.where(table.c.id < bindparam("page_before", type_=String()))}
+        return {by_key: self.page(query.order_by(*_core(*order_by)).offset(bindparam("page_skip", type_=Integer()))
+                                  .limit(bindparam("page_limit", type_=Integer())), order_by)
+                for by_key, query in paged.items()}
+
 
     def records(self, rows: Any) -> list[dict[str, Any]]:
         """Rows (a record's together) -> one dict per record, the embedded records as a list under their name."""
@@ -99,3 +113,17 @@ class RowReader:
             if embedded is not None and row[child_id] is not None:
                 current[embedded].append({key: value for (key, _), value in zip(child, row[width:])})
         return out
+
+
+def _core(*expressions: Any) -> tuple[Any, ...]:
+    """ORM expressions (``Lead.id.desc()``) as the Core ones they stand for. A statement that holds an ORM
+    attribute anywhere runs through SQLAlchemy's ORM result layer (column entities: a quarter of a lead read's
+    statement) even when it selects plain columns."""
+    core = []
+    for expression in expressions:
+        expression = _deep_deannotate(expression)
+        if expression._propagate_attrs:  # made from an ORM attribute (a desc() of one): it would mark the statement
+            expression = expression._clone()
+            expression._propagate_attrs = immutabledict()
+        core.append(expression)
+    return tuple(core)
