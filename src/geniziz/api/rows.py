@@ -88,13 +88,13 @@ class RowReader:
         """``page`` of every record ``where`` selects (None: all), by whether it pages by key (``page_before``),
         with the parameters ``page_skip`` and ``page_limit``: Core throughout, its IDs' workspace named as well."""
         table = self.mapper.local_table
-        ids = select(table.c.id).where(table.c.organization_id == bindparam(WORKSPACE_PARAM), *_core(
-            *([] if where is None else [where])))
+        ids = select(table.c.id).where(table.c.organization_id == bindparam(WORKSPACE_PARAM))
+        if where is not None:
+            ids = ids.where(*_core(where))
         paged = {False: ids, True: ids.where(table.c.id < bindparam("page_before", type_=String()))}
         return {by_key: self.page(query.order_by(*_core(*order_by)).offset(bindparam("page_skip", type_=Integer()))
                                   .limit(bindparam("page_limit", type_=Integer())), order_by)
                 for by_key, query in paged.items()}
-
 
     def records(self, rows: Any) -> list[dict[str, Any]]:
         """Rows (a record's together) -> one dict per record, the embedded records as a list under their name."""
