@@ -17,7 +17,7 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import delete, exists, func, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
@@ -26,6 +26,7 @@ from geniziz.api.auth import Principal
 from geniziz.api.context import Ctx, write_ctx
 from geniziz.api.resource import REGISTRY
 from geniziz.api.routing import DirectRoute, QuickRouter
+from geniziz.api.rows import RowReader
 from geniziz.app import load_domains
 from geniziz.contacts.models import Contact
 from geniziz.db import Database, UnscopedQuery, WorkspaceSession, new_id
@@ -140,6 +141,12 @@ def test_reads_as_rows_are_scoped(server: Server, rows: dict[str, Any]) -> None:
                 page, _ = await service.read_page(ctx, {}, 200, 0)
                 out["page"] = {r["id"] for r in page}
                 out["page_contacts"] = {c["id"] for r in page for c in r["contacts"]}
+                # A reader keeps its service's own condition: lead statuses only, never an opportunity's.
+                statuses = RowReader(inspect(Status), None, REGISTRY["status/lead"].service.base_query().whereclause)
+                out["lead_statuses"] = {r["kind"] for r in statuses.records(await s.execute(
+                    statuses.pages((Status.id,))[False], {"page_skip": 0, "page_limit": 100}))}
+                opportunity_status = await s.scalar(select(Status.id).where(Status.kind == "opportunity").limit(1))
+                out["other_kind"] = (await s.execute(statuses.by_id, {"record_id": opportunity_status})).all()
                 try:
                     await service.read(ctx, a["lead"])
                     out["other"] = "read"
@@ -158,6 +165,7 @@ def test_reads_as_rows_are_scoped(server: Server, rows: dict[str, Any]) -> None:
 
     out = run(server, work)
     assert out["read"] == {b["contact"]}
+    assert out["lead_statuses"] == {"lead"} and not out["other_kind"]
     assert a["lead"] not in out["page"] and b["lead"] in out["page"]
     assert stray not in out["page_contacts"] and b["contact"] in out["page_contacts"]
     assert out["other"] == 404

@@ -157,14 +157,14 @@ class CrudService(Generic[M]):
         """read_page's statements without a filter, by ``by_key``."""
         reader = self._rows
         assert reader is not None
-        return reader.pages(self.base_query().whereclause, self.order_by())
+        return reader.pages(self.order_by())
 
     @cached_property
     def _rows(self) -> RowReader | None:
         """The row reader, for a service that reads as rows with its default query (no condition of the caller's)."""
         if not self.read_as_rows or type(self).query is not CrudService.query:
             return None
-        return RowReader(inspect(self.model), self.embedded)
+        return RowReader(inspect(self.model), self.embedded, self.base_query().whereclause)
 
     @cached_property
     def _ids_query(self) -> Select:

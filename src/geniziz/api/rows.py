@@ -41,6 +41,7 @@ class RowReader:
 
     mapper: Mapper[Any]
     embedded: str | None = None  # a one-to-many relationship of the model, loaded along (a lead's contacts)
+    where: Any = None  # the service's own condition on its records (statuses of one kind), if any
 
     @cached_property
     def _parent(self) -> list[tuple[str, Any]]:
@@ -61,11 +62,16 @@ class RowReader:
         statement = select(*(c for _, c in self._parent), *(c for _, c in self._child))
         relationship = self._relationship
         if relationship is None:
-            return statement.select_from(table).where(table.c.organization_id == workspace)
-        child: Table = relationship.mapper.local_table  # type: ignore[assignment]
-        on = and_(*(remote == local for local, remote in relationship.local_remote_pairs),
-                  child.c.organization_id == workspace)
-        return statement.select_from(table.outerjoin(child, on)).where(table.c.organization_id == workspace)
+            statement = statement.select_from(table)
+        else:
+            child: Table = relationship.mapper.local_table  # type: ignore[assignment]
+            on = and_(*(remote == local for local, remote in relationship.local_remote_pairs),
+                      child.c.organization_id == workspace)
+            statement = statement.select_from(table.outerjoin(child, on))
+        return statement.where(table.c.organization_id == workspace, *self._where())
+
+    def _where(self) -> tuple[Any, ...]:
+        return () if self.where is None else _core(self.where)
 
     def _child_order(self) -> tuple[Any, ...]:
         relationship = self._relationship
@@ -84,13 +90,11 @@ class RowReader:
         return (self._statement().where(table.c.id.in_(select(chosen.c.id)))  # by ID too: a record's rows together
                 .order_by(*_core(*order_by), table.c.id, *self._child_order()))
 
-    def pages(self, where: Any, order_by: tuple[Any, ...]) -> dict[bool, Select]:
-        """``page`` of every record ``where`` selects (None: all), by whether it pages by key (``page_before``),
-        with the parameters ``page_skip`` and ``page_limit``: Core throughout, its IDs' workspace named as well."""
+    def pages(self, order_by: tuple[Any, ...]) -> dict[bool, Select]:
+        """``page`` of all the records, by whether it pages by key (``page_before``), with the parameters
+        ``page_skip`` and ``page_limit``: Core throughout, its IDs' workspace named as well."""
         table = self.mapper.local_table
-        ids = select(table.c.id).where(table.c.organization_id == bindparam(WORKSPACE_PARAM))
-        if where is not None:
-            ids = ids.where(*_core(where))
+        ids = select(table.c.id).where(table.c.organization_id == bindparam(WORKSPACE_PARAM), *self._where())
         paged = {False: ids, True: ids.where(table.c.id < bindparam("page_before", type_=String()))}
         return {by_key: self.page(query.order_by(*_core(*order_by)).offset(bindparam("page_skip", type_=Integer()))
                                   .limit(bindparam("page_limit", type_=Integer())), order_by)
