@@ -188,10 +188,12 @@ def test_a_killed_workers_job_is_finished_by_another_exactly_once(url: str, work
 
 
 def test_two_workers_race_over_1000_jobs_and_run_each_exactly_once(url: str, workers: Workers) -> None:
-    ids = enqueue_jobs(url, *({"kind": "tests.effect", "payload": {"n": n}} for n in range(1000)))
     # A long lease: under load a claimed job may wait its turn at the database, and this test is about
     # SKIP LOCKED claims, not expired leases (attempts == 1 below shows no job was claimed twice).
     racers = [workers.start(concurrency=2, GENIZIZ_WORKER_LEASE_SECONDS="60") for _ in range(2)]
+    # Enqueued once both are polling: enqueued before, the first worker could finish all 1000 while the
+    # second was still starting (it did once in CI, on a loaded machine).
+    ids = enqueue_jobs(url, *({"kind": "tests.effect", "payload": {"n": n}} for n in range(1000)))
     wait_until(lambda: all(job.status == "succeeded" for job in job_rows(url, ids).values()), timeout=180,
                what="1000 jobs to succeed")
     rows = [row for row in effects(url) if row.job_id in set(ids)]

@@ -96,7 +96,7 @@ async def _tune(session: AsyncSession) -> None:
 def rows_of(statement: Any) -> Callable[[Ctx], Awaitable[list[Any]]]:
     """A part for together(): a query's rows."""
     async def run(ctx: Ctx) -> list[Any]:
-        return list((await ctx.session.execute(statement)).tuples())
+        return list((await ctx.session.execute(statement)).all())
 
     return run
 
@@ -145,7 +145,7 @@ async def members(ctx: Ctx, users: list[str] | None) -> dict[str, str]:
     query = select(Membership.user_id, User.name).join(User, User.id == Membership.user_id)
     if users is not None:
         query = query.where(Membership.user_id.in_(users))
-    return dict(sorted((await ctx.session.execute(query)).tuples().all(), key=lambda row: (row[1], row[0])))
+    return dict(sorted((await ctx.session.execute(query)).all(), key=lambda row: (row[1], row[0])))
 
 
 duration = Activity.data["duration"].as_integer()
@@ -309,7 +309,7 @@ async def _source(ctx: Ctx, *, scope: Scope, source: str, wanted: list[Metric],
         return await _contacted(ctx, wanted, where, group, overview)
     by_key: dict[Any, dict[str, int]] = defaultdict(dict)
     for key, *values in (await ctx.session.execute(
-            select(group.label("k"), *aggregates).where(*where).group_by(group))).tuples():
+            select(group.label("k"), *aggregates).where(*where).group_by(group))).all():
         key = key or None if summary and not overview else key  # the summary's '' is no user
         by_key[bucket_key(key) if overview else key].update(
             {m.key: int(v or 0) for m, v in zip(wanted, values, strict=True)})
@@ -330,7 +330,7 @@ async def _contacted(ctx: Ctx, wanted: list[Metric], where: list[Any], group: An
     by_key: dict[Any, dict[str, int]] = {}
     totals = {metric.key: 0}
     for whole, key, n in (await ctx.session.execute(
-            select(pairs.c.g, pairs.c.k, func.count()).group_by(pairs.c.g, pairs.c.k))).tuples():
+            select(pairs.c.g, pairs.c.k, func.count()).group_by(pairs.c.g, pairs.c.k))).all():
         if whole:  # the (lead) set: the period's total
             totals[metric.key] = n
         else:
@@ -359,7 +359,7 @@ async def funnel_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
     where = [scope.only(Opportunity.owner_id), _pipeline(args.pipeline_id)]
     figures = {sid: (n, int(v), w) for sid, n, v, w in (await ctx.session.execute(
         select(Opportunity.status_id, func.count(), func.coalesce(func.sum(Opportunity.value), 0),
-               func.coalesce(func.sum(weighted_value), 0)).where(*where).group_by(Opportunity.status_id))).tuples()}
+               func.coalesce(func.sum(weighted_value), 0)).where(*where).group_by(Opportunity.status_id))).all()}
     rows = []
     for status in statuses:
         n, value, w = figures.get(status.id, (0, 0, 0))
@@ -482,13 +482,13 @@ async def calls_funnel_report(ctx: Ctx, args: schemas.CallsFunnelArgs) -> dict[s
                "inbound": count_if(Activity.direction == "inbound"), "duration": func.coalesce(func.sum(seconds), 0)}
     users: dict[Any, dict[str, Any]] = {}
     for user_id, *values in (await ctx.session.execute(
-            select(Activity.user_id, *columns.values()).where(*where).group_by(Activity.user_id))).tuples():
+            select(Activity.user_id, *columns.values()).where(*where).group_by(Activity.user_id))).all():
         users[user_id] = {"user_id": user_id, **{k: int(v) for k, v in zip(columns, values, strict=True)},
                           "statuses": {}, "dispositions": {}}
     for name, column in (("statuses", Activity.status), ("dispositions", disposition)):
         for user_id, value, n in (await ctx.session.execute(
                 select(Activity.user_id, column, func.count()).where(*where)
-                .group_by(Activity.user_id, column))).tuples():
+                .group_by(Activity.user_id, column))).all():
             users[user_id][name][value or "none"] = n
     total: dict[str, Any] = {"user_id": None, **{k: sum(u[k] for u in users.values()) for k in columns},
                              "statuses": defaultdict(int), "dispositions": defaultdict(int)}
@@ -519,7 +519,7 @@ async def sales_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
         month = scope.period.bucket(Opportunity.date_won, "month", scope.dialect)
         won = {bucket_key(m): (n, int(v)) for m, n, v in (await ctx.session.execute(
             select(month, func.count(), func.coalesce(func.sum(Opportunity.value), 0))
-            .where(*where, scope.period.within(Opportunity.date_won)).group_by(month))).tuples()}
+            .where(*where, scope.period.within(Opportunity.date_won)).group_by(month))).all()}
         closes = month_of(Opportunity.expected_close_date, scope.dialect)
         active = select(Status.id).where(Status.kind == "opportunity",
                                          func.coalesce(Status.type, "active") == "active")
@@ -528,7 +528,7 @@ async def sales_report(ctx: Ctx, args: schemas.PipelineArgs) -> dict[str, Any]:
                    func.coalesce(func.sum(weighted_value), 0))
             .where(*where, Opportunity.status_id.in_(active),
                    Opportunity.expected_close_date.between(scope.period.first, scope.period.last))
-            .group_by(closes))).tuples()}
+            .group_by(closes))).all()}
         return won, forecast
 
     (won, forecast), board, funnels, workflows = await together(
@@ -582,7 +582,7 @@ async def status_change_report(ctx: Ctx, args: schemas.StatusChangeArgs, kind: s
     ended: dict[str, int] = defaultdict(int)
     for sid, before_start, before_end in (await ctx.session.execute(
             select(model.status_id, count_if(model.date_created < start), func.count())
-            .where(model.date_created < end, *owned).group_by(model.status_id))).tuples():
+            .where(model.date_created < end, *owned).group_by(model.status_id))).all():
         started[sid] += before_start
         ended[sid] += before_end
     entered: dict[str, int] = defaultdict(int)
@@ -591,7 +591,7 @@ async def status_change_report(ctx: Ctx, args: schemas.StatusChangeArgs, kind: s
     for was, became, since_start, since_end, within in (await ctx.session.execute(
             select(old, new, count_if(model.date_created < start),
                    count_if((at >= end) & (model.date_created < end)), count_if(at < end))
-            .join(model, model.id == ref).where(*changed, at >= start, *owned).group_by(old, new))).tuples():
+            .join(model, model.id == ref).where(*changed, at >= start, *owned).group_by(old, new))).all():
         for counts, n in ((started, since_start), (ended, since_end)):  # undo what happened since
             if n:
                 counts[became] -= n
@@ -626,8 +626,7 @@ async def sent_emails_report(ctx: Ctx, args: schemas.ReportArgs) -> dict[str, An
         select(template, func.count(), count_if(replied))
         .where(SENT[0], scope.period.within(Activity.activity_at), scope.only(Activity.user_id),
                template.is_not(None))
-        .group_by(template).order_by(func.count().desc(), template))).tuples()
-    rows = list(rows)
+        .group_by(template).order_by(func.count().desc(), template))).all()
     names = {tid: name for tid, name in await ctx.session.execute(  # (a Result has keys(): no dict(result))
         select(EmailTemplate.id, EmailTemplate.name).where(EmailTemplate.id.in_([tid for tid, _, _ in rows])))}
     return {"period": scope.out(), "templates": [
