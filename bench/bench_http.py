@@ -13,11 +13,12 @@ For each backend asked for:
    N leads and 1-2 contacts each, the derived columns computed by the services' own functions;
 3. two servers, one process each: ``geniziz serve`` (rate limits on, with ceilings out of the way) and
    the reference app (bench/reference_app.py: bare FastAPI, and FastAPI + SQLAlchemy async ORM + one
-   primary-key ``session.get`` + a Pydantic response on the same ``lead`` table);
+   primary-key ``session.get`` + a Pydantic response on the same ``lead`` table; and that stack's create,
+   ``POST /lead``, the yardstick ``POST /lead/`` is read against);
 4. for each concurrency, every scenario under ``wrk`` (C, with a Lua script for auth, varied paths and
    POST bodies; installed by ``apt-get install -y wrk`` if missing), the typical-stack endpoint first
    and last so that drift shows;
-5. one table: req/s as a ratio to the typical-stack endpoint (the mean of its two runs), p50/p99,
+5. one table: req/s as a ratio to the typical-stack GET (the mean of its two runs), p50/p99,
    and CPU per request of the server, of wrk, and of the rest of the machine (PostgreSQL, mostly).
 """
 
@@ -474,6 +475,7 @@ def scenarios(seeded: Seeded, geniziz: str, reference: str, deep_skip: int, rng:
     auth = "Basic " + base64.b64encode(f"{seeded.api_key}:".encode()).decode()
     fragments = [f for f, _ in seeded.queries] or ["smith"]
     deep_before = before_row(seeded, deep_skip)
+    bodies = [json.dumps(lead_body(rng)) for _ in range(200)]
     api = "/api/v1"
 
     def mine(name: str, paths: list[str], **kw: Any) -> Scenario:
@@ -488,8 +490,8 @@ def scenarios(seeded: Seeded, geniziz: str, reference: str, deep_skip: int, rng:
         mine(f"GET /lead/ _skip={deep_skip:,}", [f"{api}/lead/?_limit=100&_skip={deep_skip}"]),
         mine(f"GET /lead/ _before (row {deep_skip:,})", [f"{api}/lead/?_limit=100&_before={deep_before}"]),
         mine("GET /lead/?query=", [f"{api}/lead/?_limit=100&query={f.replace(' ', '+')}" for f in fragments]),
-        mine("POST /lead/", [f"{api}/lead/"], method="POST",
-             bodies=[json.dumps(lead_body(rng)) for _ in range(200)]),
+        Scenario("ref: typical stack POST", reference, ["/lead"], method="POST", bodies=bodies),
+        mine("POST /lead/", [f"{api}/lead/"], method="POST", bodies=bodies),
         Scenario("ref: typical stack GET (again)", reference, [f"/lead/{i}" for i in ids]),
     ]
 
@@ -535,7 +537,7 @@ def table(results: list[Result]) -> list[tuple[str, ...]]:
     rows = []
     for conn in dict.fromkeys(r.connections for r in results):
         block = [r for r in results if r.connections == conn]
-        typical = [r.rps for r in block if r.scenario.startswith("ref: typical")]
+        typical = [r.rps for r in block if r.scenario.startswith("ref: typical stack GET")]
         base = sum(typical) / len(typical) if typical else float("nan")
         for r in block:
             srv, wrk_ = r.per_request(r.server_cpu), r.per_request(r.wrk_cpu)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.conftest import Api, member_client
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import text
+
+from geniziz.db import Database
+from tests.conftest import BACKEND, Api, Server, member_client
 from tests.factories import make_contact, make_lead, make_opportunity, make_task
 
 SPEC_LEAD = {
@@ -102,6 +109,40 @@ def test_reads_and_pages_embed_every_contact_in_order(api: Api) -> None:
     assert api.ok("GET", "/lead/?_skip=1&_limit=1")["data"][0]["id"] == empty["id"]
     only = api.ok("GET", f"/lead/{lead['id']}/?_fields=id,contacts")
     assert set(only) == {"id", "contacts"} and [c["id"] for c in only["contacts"]] == contacts
+
+
+def test_timestamps_read_as_rows_are_written_as_the_orms(api: Api, server: Server) -> None:
+    """Rows carry timestamps the database formatted (api/rows.py's api_timestamp): exactly what
+    format_timestamp writes of the ORM's datetime (the server compares both on every read), for a time without
+    a fraction (as SQL writes one), milliseconds cut (not rounded) and a year before 1000."""
+    lead = make_lead(api)
+    contact = make_contact(api, lead_id=lead["id"])
+    fraction = "" if BACKEND == "sqlite" else "+00"  # SQLite's DATETIME is naive text, in UTC
+
+    async def stamp(session: Any) -> None:
+        await session.execute(text(f"UPDATE lead SET date_updated = '2026-01-15 09:30:00{fraction}' WHERE id = :id"),
+                              {"id": lead["id"]})
+        await session.execute(text(f"UPDATE contact SET date_created = '0999-03-04 05:06:07.891999{fraction}' "
+                                   "WHERE id = :id"), {"id": contact["id"]})
+
+    write(server, stamp)
+    for read in (api.ok("GET", f"/lead/{lead['id']}/"), api.ok("GET", "/lead/?_limit=1")["data"][0]):
+        assert read["date_updated"] == "2026-01-15T09:30:00.000Z" and read["date_created"] == lead["date_created"]
+        assert read["contacts"][0]["date_created"] == "0999-03-04T05:06:07.891Z"
+
+
+def write(server: Server, work: Callable[[Any], Awaitable[None]]) -> None:
+    """``work`` on a session of the server's database, committed (outside any workspace: raw SQL)."""
+    async def main() -> None:
+        db = Database(server.database_url, pool_size=1)
+        try:
+            async with db.system_session(write=True) as session:
+                await work(session)
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
 
 
 def test_contact_normalizes_and_validates_contact_data(api: Api) -> None:

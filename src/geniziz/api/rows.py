@@ -14,6 +14,10 @@ to every statement it runs; one run without it fails). A page's records are chos
 statement (filters, search, order, paging), scoped as every ORM statement is, under the Core statement as a
 subquery of IDs (which makes SQLAlchemy run the page through its ORM result layer, as column entities: still
 no objects, states or collections).
+
+Timestamps come formatted by the database, in the API's form (``api_timestamp``): a page of 100 leads holds
+about 470, and parsing each into a datetime and writing it out again cost 1.3 µs of Python (a quarter of the
+page on SQLite, whose DATETIME is text).
 """
 
 from __future__ import annotations
@@ -22,17 +26,56 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, Table, and_, bindparam, select
-from sqlalchemy.sql.annotation import _deep_deannotate
-from sqlalchemy.util import immutabledict
+from sqlalchemy import Integer, Select, String, Table, TypeDecorator, and_, bindparam, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapper, RelationshipProperty
+from sqlalchemy.sql.annotation import _deep_deannotate
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.util import immutabledict
 
-from geniziz.db import WORKSPACE_PARAM
+from geniziz.api.schemas import FormattedTimestamp
+from geniziz.db import WORKSPACE_PARAM, UTCDateTime
+
+
+class _Formatted(TypeDecorator[str]):
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else FormattedTimestamp(value)
+
+
+class api_timestamp(FunctionElement[str]):  # noqa: N801 (a SQL function's name)
+    """A UTC timestamp column written by the database as ``format_timestamp`` writes it (2026-01-15T09:30:00.000Z:
+    milliseconds truncated), read as a ``FormattedTimestamp``."""
+
+    type = _Formatted()
+    inherit_cache = True
+
+
+@compiles(api_timestamp, "postgresql")
+def _postgresql_timestamp(element: api_timestamp, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)  # to_char's MS truncates, as format_timestamp does
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+
+
+@compiles(api_timestamp, "sqlite")
+def _sqlite_timestamp(element: api_timestamp, compiler: Any, **kw: Any) -> str:
+    # SQLAlchemy stores "2026-01-15 09:30:00.123456" (26 characters, UTC): cut. Other forms (written by SQL, with
+    # no fraction: CURRENT_TIMESTAMP) through strftime, whose %f rounds a fraction to milliseconds.
+    column = compiler.process(element.clauses, **kw)
+    return (f"CASE WHEN length({column}) = 26 THEN substr({column}, 1, 10) || 'T' || substr({column}, 12, 12) || 'Z' "
+            f"ELSE strftime('%Y-%m-%dT%H:%M:%fZ', {column}) END")
 
 
 def _columns(mapper: Mapper[Any]) -> list[tuple[str, Any]]:
     """(attribute name, column) of a mapper's plain column attributes."""
     return [(attribute.key, attribute.columns[0]) for attribute in mapper.column_attrs]
+
+
+def _selected(column: Any) -> Any:
+    """What a row reads of ``column``: timestamps as the API writes them."""
+    return api_timestamp(column) if isinstance(column.type, UTCDateTime) else column
 
 
 @dataclass(frozen=True)
@@ -59,7 +102,7 @@ class RowReader:
         """Every column of the record and of its embedded records, each table confined to the workspace."""
         table: Table = self.mapper.local_table  # type: ignore[assignment]
         workspace = bindparam(WORKSPACE_PARAM)
-        statement = select(*(c for _, c in self._parent), *(c for _, c in self._child))
+        statement = select(*(_selected(c) for _, c in self._parent), *(_selected(c) for _, c in self._child))
         relationship = self._relationship
         if relationship is None:
             statement = statement.select_from(table)

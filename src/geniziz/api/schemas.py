@@ -77,6 +77,13 @@ def format_timestamp(value: datetime) -> str:
                                                     value.second, value.microsecond // 1000)
 
 
+class FormattedTimestamp(str):
+    """A timestamp the database wrote in the API's form already (``format_timestamp``'s): what reads as rows
+    select (api/rows.py). The shaping plans pass it through as it is; nothing else makes one."""
+
+    __slots__ = ()
+
+
 def _to_utc(value: datetime) -> datetime:
     """Inputs accept any ISO 8601 offset; a time without one is taken as UTC."""
     try:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, PlainSerializer, TypeAdapter
 from pydantic_core import PydanticUndefined
 from sqlalchemy.orm import QueryableAttribute
 
-from geniziz.api.schemas import DerivedFrom, derive_fields
+from geniziz.api.schemas import DerivedFrom, FormattedTimestamp, derive_fields, format_timestamp
 
 CHECK = os.environ.get("GENIZIZ_CHECK_SHAPES", "") not in ("", "0")
 
@@ -319,7 +319,18 @@ def _annotated(base: Any, metadata: tuple[Any, ...]) -> Shaper | None:
         return None
     if len(inspect.signature(serializer.func).parameters) != 1:
         return None
+    if serializer.func is format_timestamp and base is datetime:
+        return frozenset(), _timestamp
     return frozenset(), partial(_serialized, base, serializer.func)
+
+
+def _timestamp(value: Any) -> str:
+    kind = type(value)
+    if kind is FormattedTimestamp:  # a row's, which the database formatted (api/rows.py)
+        return value
+    if kind is not datetime:
+        raise Unshaped
+    return format_timestamp(value)
 
 
 def _serialized(base: type, function: Callable[[Any], Any], value: Any) -> str:
