@@ -105,8 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         await db.dispose()
 
+    telemetry = settings.opentelemetry
     app = FastAPI(
         title="Geniziz REST API", version=__version__, lifespan=lifespan,
+        telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
         openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs/", redoc_url=f"{API_PREFIX}/redoc/",
         description="The Geniziz sales CRM. Authenticate with HTTP Basic: your API key as the username, "
                     "an empty password. Every non-2xx response is `{\"error\": ..., \"field-errors\": {...}}`.",

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # A lead move with more records than this runs as a background job (POST /lead/{id}/move/ answers at once).
     lead_move_inline_records: int = 5000
     log_level: str = "info"
+    # FastAPI's OpenTelemetry spans, metrics and logs, for a process whose providers are configured (say, run
+    # under `opentelemetry-instrument`). Off: FastAPI would otherwise ask on every request whether a provider
+    # is configured (reading the environment: 3% of a lead read).
+    opentelemetry: bool = False
 
     # Outbound integrations (mailing exports): requests to private, loopback or link-local addresses are
     # refused unless the operator allows them (a platform double on this machine, an internal proxy).

@@ -145,21 +145,29 @@ class RowReader:
 
     def records(self, rows: Any) -> list[dict[str, Any]]:
         """Rows (a record's together) -> one dict per record, the embedded records as a list under their name."""
-        parent, child, embedded = self._parent, self._child, self.embedded
+        parent, child, embedded = self._parent_keys, self._child_keys, self.embedded
         width = len(parent)
-        parent_id = [key for key, _ in parent].index("id")
-        child_id = width + [key for key, _ in child].index("id") if embedded is not None else 0
+        parent_id = parent.index("id")
+        child_id = width + child.index("id") if embedded is not None else 0
         out: list[dict[str, Any]] = []
         current: dict[str, Any] | None = None
         for row in rows:
             if current is None or current["id"] != row[parent_id]:
-                current = {key: value for (key, _), value in zip(parent, row)}
+                current = dict(zip(parent, row))  # zip stops at the record's last column
                 if embedded is not None:
                     current[embedded] = []
                 out.append(current)
             if embedded is not None and row[child_id] is not None:
-                current[embedded].append({key: value for (key, _), value in zip(child, row[width:])})
+                current[embedded].append(dict(zip(child, row[width:])))
         return out
+
+    @cached_property
+    def _parent_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self._parent)
+
+    @cached_property
+    def _child_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self._child)
 
 
 def _core(*expressions: Any) -> tuple[Any, ...]:
