@@ -141,6 +141,11 @@ def test_reads_as_rows_are_scoped(server: Server, rows: dict[str, Any]) -> None:
                 page, _ = await service.read_page(ctx, {}, 200, 0)
                 out["page"] = {r["id"] for r in page}
                 out["page_contacts"] = {c["id"] for r in page for c in r["contacts"]}
+                # A filtered page reads its IDs' rows by a statement of its own, which names the workspace too:
+                # handed another workspace's lead ID, it reads nothing.
+                filtered, _ = await service.read_page(ctx, {"query": "scoped"}, 200, 0)  # both leads match it
+                out["filtered"] = {r["id"] for r in filtered}
+                out["listed_other"] = (await s.execute(service._row_lists, {"ids": [a["lead"]]})).all()
                 # A reader keeps its service's own condition: lead statuses only, never an opportunity's.
                 statuses = RowReader(inspect(Status), None, REGISTRY["status/lead"].service.base_query().whereclause)
                 out["lead_statuses"] = {r["kind"] for r in statuses.records(await s.execute(
@@ -168,6 +173,7 @@ def test_reads_as_rows_are_scoped(server: Server, rows: dict[str, Any]) -> None:
     assert out["lead_statuses"] == {"lead"} and not out["other_kind"]
     assert a["lead"] not in out["page"] and b["lead"] in out["page"]
     assert stray not in out["page_contacts"] and b["contact"] in out["page_contacts"]
+    assert b["lead"] in out["filtered"] and a["lead"] not in out["filtered"] and out["listed_other"] == []
     assert out["other"] == 404
     assert out["system"] != "read"
 

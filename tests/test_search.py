@@ -261,6 +261,12 @@ def test_the_database_answers_from_the_index(server: Server, api: Api) -> None:
                                          [(func.lower(cast(Contact.urls, String)), "linkedin", Contact.urls)]),
             }
             plans = {}
+            if sqlite:  # a lead page read as rows (api/rows.py): its IDs by the FTS probe, then their rows by ID
+                page = lambda: LeadService().read_page(ctx, {"query": "indexed co"}, 100, 0)  # type: ignore[arg-type]  # noqa: E731
+                plans["lead page as rows"], records = await captured_plan(session, page, which=-2)
+                rows_plan, _ = await captured_plan(session, page)
+                assert "SEARCH lead USING INDEX sqlite_autoindex_lead_1 (id=?)" in rows_plan, rows_plan
+                assert [type(r) for r in records[0]] == [dict] and records[0][0]["name"] == "Indexed Co", records
             if not sqlite:  # a handful of rows: make the planner show whether it *can* use the index
                 await session.execute(text("SET LOCAL enable_seqscan = off"))
             for name, query in queries.items():
@@ -315,15 +321,21 @@ async def plan(session: Any, query: Any) -> str:
         return "\n".join(str(row[-1]) for row in (await session.execute(text("EXPLAIN " + sql))).all())
     table = query.selected_columns[0].table
     query = query.order_by(table.c.id.desc()).limit(101)
+    return (await captured_plan(session, lambda: session.execute(query)))[0]
+
+
+async def captured_plan(session: Any, run: Callable[[], Awaitable[Any]], which: int = -1) -> tuple[str, Any]:
+    """(SQLite) the plan of the statement ``run`` sent ``which``-th (the last by default), noting whether an FTS
+    table was probed before it, and what ``run`` returned."""
     statements: list[tuple[str, Any]] = []
     engine = session.bind.sync_engine if hasattr(session.bind, "sync_engine") else session.bind
     capture = lambda conn, cursor, statement, params, context, many: statements.append((statement, params))  # noqa: E731
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        await session.execute(query)
+        result = await run()
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    statement, params = statements[-1]
+    statement, params = statements[which]
     rows = (await session.connection()).exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-    probed = ["probed _fts" for s, _ in statements[:-1] if "_fts MATCH" in s]  # leads/search.py asked the FTS table
-    return "\n".join([str(row[-1]) for row in (await rows).all()] + probed[-1:])
+    probed = ["probed _fts" for s, _ in statements[:which] if "_fts MATCH" in s]  # leads/search.py asked the FTS table
+    return "\n".join([str(row[-1]) for row in (await rows).all()] + probed[-1:]), result

@@ -141,16 +141,25 @@ class CrudService(Generic[M]):
         keyset = {"before": before} if before is not None else {}  # a service's own list may not page by key
         if reader is None:
             return await self.list(ctx, filters, limit, skip, **keyset)
-        ids = self.filter(ctx, self._ids_query, dict(filters))  # a filter may pop what it handles
-        if ids.get_execution_options():  # a listener rewrites its run (SQLite's FTS search): as ORM objects
+        ids = await self.ids_for_rows(ctx, self.filter(ctx, self._ids_query, dict(filters)))  # a filter may pop
+        if ids is None:  # a listener must rewrite it as it runs: as ORM objects
             return await self.list(ctx, filters, limit, skip, **keyset)
-        if ids is self._ids_query:  # no filter: the statement built once (scoping a fresh one costs 0.3-0.4 ms)
-            statement = self._row_pages[before is not None]
-        else:
-            statement = reader.page(self._page(ids, by_key=before is not None), self.order_by())
         page = {"page_before": before, "page_skip": skip, "page_limit": limit + 1}
-        records = reader.records(await ctx.session.execute(statement, page))
-        return records[:limit], len(records) > limit
+        if ids is self._ids_query:  # no filter: the statement built once (scoping a fresh one costs 0.3-0.4 ms)
+            records = reader.records(await ctx.session.execute(self._row_pages[before is not None], page))
+            return records[:limit], len(records) > limit
+        # Filtered: the page's IDs by the service's statement (scoped by the criteria), then their rows by a
+        # statement built once. One statement with the IDs as a subquery cost more to build and scope per
+        # request (40 columns) than the second trip: a search page 1.6 -> 2.1 ms.
+        chosen = list(await ctx.session.scalars(self._page(ids, by_key=before is not None), page))
+        rows = await ctx.session.execute(self._row_lists, {"ids": chosen[:limit]}) if chosen else ()
+        return reader.records(rows), len(chosen) > limit
+
+    async def ids_for_rows(self, ctx: Ctx, ids: Select) -> Select | None:
+        """A page's filtered IDs statement as ``read_page`` runs it, under its rows statement; None when a
+        listener must rewrite it as it runs (execution options: a subquery's are not run). A service whose
+        filter asks for a rewrite does it here (leads: the SQLite FTS probe), and clears the option (None)."""
+        return None if any(value is not None for value in ids.get_execution_options().values()) else ids
 
     @cached_property
     def _row_pages(self) -> dict[bool, Select]:
@@ -158,6 +167,13 @@ class CrudService(Generic[M]):
         reader = self._rows
         assert reader is not None
         return reader.pages(self.order_by())
+
+    @cached_property
+    def _row_lists(self) -> Select:
+        """read_page's rows of the IDs in the parameter ``ids``, in the service's order."""
+        reader = self._rows
+        assert reader is not None
+        return reader.listed(self.order_by())
 
     @cached_property
     def _rows(self) -> RowReader | None:

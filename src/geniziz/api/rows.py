@@ -10,10 +10,10 @@ as they read objects. Writes, and anything that changes what it reads, keep ORM 
 
 The workspace: these statements are Core, which the session's loader criteria do not reach, so each names its
 condition itself on every table (``organization_id = :_geniziz_workspace``, the parameter the session supplies
-to every statement it runs; one run without it fails). A page's records are chosen by the service's own ORM
-statement (filters, search, order, paging), scoped as every ORM statement is, under the Core statement as a
-subquery of IDs (which makes SQLAlchemy run the page through its ORM result layer, as column entities: still
-no objects, states or collections).
+to every statement it runs; one run without it fails). An unfiltered page chooses its IDs by a Core statement
+(built once, its workspace named); a filtered page's IDs come first, from the service's own ORM statement
+(filters, search, order, paging), scoped as every ORM statement is, and their rows from ``listed`` (built
+once): building one statement per request with those IDs as a subquery cost more than the second trip.
 
 Timestamps come formatted by the database, in the API's form (``api_timestamp``): a page of 100 leads holds
 about 470, and parsing each into a datetime and writing it out again cost 1.3 µs of Python (a quarter of the
@@ -125,6 +125,12 @@ class RowReader:
         """The record whose ID is the parameter ``record_id``, with its embedded records."""
         table = self.mapper.local_table
         return self._statement().where(table.c.id == bindparam("record_id")).order_by(*self._child_order())
+
+    def listed(self, order_by: tuple[Any, ...]) -> Select:
+        """The records whose IDs are in the parameter ``ids`` (a list), in ``order_by``."""
+        table = self.mapper.local_table
+        return (self._statement().where(table.c.id.in_(bindparam("ids", expanding=True)))
+                .order_by(*_core(*order_by), table.c.id, *self._child_order()))
 
     def page(self, ids: Select, order_by: tuple[Any, ...]) -> Select:
         """The records whose IDs ``ids`` selects (a page: its own filters, order and limit), in ``order_by``."""

@@ -128,19 +128,35 @@ def _choose_path(state: ORMExecuteState) -> None:
     model, matches = found
     if model.__table__ not in {mapper.local_table for mapper in state.all_mappers}:
         return
+    state.statement = _narrowed(state.session, state.statement, model, matches)
+
+
+async def probed(ctx: Ctx, query: Select) -> Select:
+    """``query`` with what ``_choose_path`` does as it runs done now, for a statement that runs it as a part
+    (the IDs of a page read as rows: the listener sees only the whole statement)."""
+    found = query.get_execution_options().get(OPTION)
+    if not found:
+        return query
+    model, matches = found
+    query = query.execution_options(**{OPTION: None})
+    return await ctx.session.run_sync(lambda session: _narrowed(session, query, model, matches))
+
+
+def _narrowed(session: Any, statement: Any, model: Any, matches: list[str]) -> Any:
+    """``statement`` reading only the rowids the FTS probe finds, or as it is if the term is common."""
     fts, source = f"{model.__tablename__}_fts", model.__tablename__
     for match in matches:  # the window, then (if the window is common) the whole term
-        found_rowids = state.session.connection().execute(text(  # stops at PROBE
+        found_rowids = session.connection().execute(text(  # stops at PROBE
             f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match LIMIT {PROBE}"), {"match": match}).scalars().all()
         if len(found_rowids) < PROBE:
             break
     else:
-        return
+        return statement
     # The statement reads the rowids the probe found (one JSON parameter) instead of asking FTS5 again:
     # the match is most of a rare term's cost, and it would be paid twice.
     rowids = select(literal_column("value")).select_from(func.json_each(json.dumps(found_rowids)))
     # NOT INDEXED: otherwise SQLite, guessing that the workspace condition selects ~10 rows, walks
     # (organization_id, id) in page order testing each row against the rowids (every row of the
     # workspace for a rare term). The rowid lookups stay allowed (SQLite's documentation).
-    state.statement = (state.statement.where(literal_column(f"{source}.rowid").in_(rowids))
-                       .with_hint(model, "NOT INDEXED", dialect_name="sqlite"))
+    return (statement.where(literal_column(f"{source}.rowid").in_(rowids))
+            .with_hint(model, "NOT INDEXED", dialect_name="sqlite"))

@@ -14,7 +14,7 @@ from geniziz.identity.refs import MemberRef
 from geniziz.contacts.models import Contact
 from geniziz.custom.records import CustomValues
 from geniziz.leads.models import Lead
-from geniziz.leads.search import matching
+from geniziz.leads.search import matching, probed
 from geniziz.statuses.models import Status
 from geniziz.statuses.service import first_status
 
@@ -65,6 +65,9 @@ class LeadService(CustomValues, CrudService[Lead]):
         if text:  # served by an index: see leads/search.py
             query = matching(ctx, query, Lead, [(Lead.search_text, text)])
         return super().filter(ctx, query, filters)
+
+    async def ids_for_rows(self, ctx: Ctx, ids: Select) -> Select | None:
+        return await super().ids_for_rows(ctx, await probed(ctx, ids))  # a search's FTS probe, done now
 
     async def apply(self, ctx: Ctx, obj: Lead, data: dict[str, Any], *, creating: bool) -> None:
         old_status = None if creating else obj.status_id
