@@ -24,8 +24,8 @@ class Settings(BaseSettings):
     default_phone_region: str = "US"
     # Seconds a successful API-key lookup is cached in-process; a revoked key stops working within this.
     auth_cache_seconds: float = 5.0
-    # PostgreSQL connections per process (plus 10 overflow).
-    db_pool_size: int = 10
+    # PostgreSQL connections per process and pool (reads, writes), opened as needed and kept.
+    db_pool_size: int = 20
     # Largest request body any surface accepts (413 beyond it), checked before the body is read.
     max_body_bytes: int = 10 * 1024 * 1024
     # Fernet key(s) for credentials at rest, comma-separated (the first encrypts; all decrypt, for rotation).
