@@ -16,7 +16,7 @@ to every statement it runs; one run without it fails). An unfiltered page choose
 once): building one statement per request with those IDs as a subquery cost more than the second trip.
 
 Timestamps come formatted by the database, in the API's form (``api_timestamp``): a page of 100 leads holds
-about 470, and parsing each into a datetime and writing it out again cost 1.3 µs of Python (a quarter of the
+about 470, and parsing each into a datetime and writing it out again cost 1.3 µs of Python (a sixth of the
 page on SQLite, whose DATETIME is text).
 """
 
