@@ -74,7 +74,7 @@ class Phone(BaseModel):
     type: str
 
 
-class LeadOut(BaseModel):
+class LeadFields(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
@@ -82,11 +82,14 @@ class LeadOut(BaseModel):
     url: str | None
     description: str | None
     industry: str | None
-    status_id: str
-    owner_id: str | None
     mrr: int | None
     emails: list[Email]
     phones: list[Phone]
+
+
+class LeadOut(LeadFields):
+    status_id: str
+    owner_id: str | None
 
 
 class EmailIn(BaseModel):
@@ -110,17 +113,7 @@ class LeadIn(BaseModel):
     addresses: list[dict[str, Any]] = []
 
 
-class NewLeadOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    name: str
-    url: str | None
-    description: str | None
-    industry: str | None
-    mrr: int | None
-    emails: list[Email]
-    phones: list[Phone]
+class NewLeadOut(LeadFields):
     addresses: list[dict[str, Any]]
     date_created: datetime
 
