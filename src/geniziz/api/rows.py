@@ -39,6 +39,8 @@ from geniziz.db import WORKSPACE_PARAM, Json, UTCDateTime
 
 
 class _Formatted(TypeDecorator[str]):
+    """Text the database wrote in the API's timestamp form, read as a ``FormattedTimestamp``."""
+
     impl = String
     cache_ok = True
 
@@ -150,26 +152,25 @@ class RowReader:
 
     def listed(self, order_by: tuple[Any, ...]) -> Select:
         """The records whose IDs are in the parameter ``ids`` (a list), in ``order_by``."""
-        table = self.mapper.local_table
-        return (self._statement().where(table.c.id.in_(bindparam("ids", expanding=True)))
-                .order_by(*_core(*order_by), table.c.id, *self._child_order()))
-
-    def page(self, ids: Select, order_by: tuple[Any, ...]) -> Select:
-        """The records whose IDs ``ids`` selects (a page: its own filters, order and limit), in ``order_by``."""
-        table = self.mapper.local_table
-        chosen = ids.subquery("page")
-        return (self._statement().where(table.c.id.in_(select(chosen.c.id)))  # by ID too: a record's rows together
-                .order_by(*_core(*order_by), table.c.id, *self._child_order()))
+        return self._records_of(self.mapper.local_table.c.id.in_(bindparam("ids", expanding=True)), order_by)
 
     def pages(self, order_by: tuple[Any, ...]) -> dict[bool, Select]:
-        """``page`` of all the records, by whether it pages by key (``page_before``), with the parameters
+        """A page of all the records, by whether it pages by key (``page_before``), with the parameters
         ``page_skip`` and ``page_limit``: Core throughout, its IDs' workspace named as well."""
         table = self.mapper.local_table
         ids = select(table.c.id).where(table.c.organization_id == bindparam(WORKSPACE_PARAM), *self._where())
         paged = {False: ids, True: ids.where(table.c.id < bindparam("page_before", type_=String()))}
-        return {by_key: self.page(query.order_by(*_core(*order_by)).offset(bindparam("page_skip", type_=Integer()))
-                                  .limit(bindparam("page_limit", type_=Integer())), order_by)
-                for by_key, query in paged.items()}
+        pages = {}
+        for by_key, query in paged.items():
+            chosen = (query.order_by(*_core(*order_by)).offset(bindparam("page_skip", type_=Integer()))
+                      .limit(bindparam("page_limit", type_=Integer())).subquery("page"))
+            pages[by_key] = self._records_of(table.c.id.in_(select(chosen.c.id)), order_by)
+        return pages
+
+    def _records_of(self, chosen: Any, order_by: tuple[Any, ...]) -> Select:
+        """The records ``chosen`` (a condition on their IDs) in ``order_by``, then by ID: a record's rows together."""
+        table = self.mapper.local_table
+        return self._statement().where(chosen).order_by(*_core(*order_by), table.c.id, *self._child_order())
 
     def records(self, rows: Any) -> list[dict[str, Any]]:
         """Rows (a record's together) -> one dict per record, the embedded records as a list under their name."""
