@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from sqlalchemy import text
 
 from geniziz.db import Database
 from tests.conftest import BACKEND, Api, Server, member_client
 from tests.factories import make_contact, make_lead, make_opportunity, make_task
+from tests.test_scoping import run
 
 SPEC_LEAD = {
     "name": "Acme Inc", "url": "https://acme.example", "industry": "Software",
@@ -119,30 +116,17 @@ def test_timestamps_read_as_rows_are_written_as_the_orms(api: Api, server: Serve
     contact = make_contact(api, lead_id=lead["id"])
     fraction = "" if BACKEND == "sqlite" else "+00"  # SQLite's DATETIME is naive text, in UTC
 
-    async def stamp(session: Any) -> None:
-        await session.execute(text(f"UPDATE lead SET date_updated = '2026-01-15 09:30:00{fraction}' WHERE id = :id"),
-                              {"id": lead["id"]})
-        await session.execute(text(f"UPDATE contact SET date_created = '0999-03-04 05:06:07.891999{fraction}' "
-                                   "WHERE id = :id"), {"id": contact["id"]})
+    async def stamp(db: Database) -> None:
+        async with db.system_session(write=True) as session:  # raw SQL, committed when the unit ends
+            await session.execute(text(f"UPDATE lead SET date_updated = '2026-01-15 09:30:00{fraction}' "
+                                       "WHERE id = :id"), {"id": lead["id"]})
+            await session.execute(text(f"UPDATE contact SET date_created = '0999-03-04 05:06:07.891999{fraction}' "
+                                       "WHERE id = :id"), {"id": contact["id"]})
 
-    write(server, stamp)
+    run(server, stamp)
     for read in (api.ok("GET", f"/lead/{lead['id']}/"), api.ok("GET", "/lead/?_limit=1")["data"][0]):
         assert read["date_updated"] == "2026-01-15T09:30:00.000Z" and read["date_created"] == lead["date_created"]
         assert read["contacts"][0]["date_created"] == "0999-03-04T05:06:07.891Z"
-
-
-def write(server: Server, work: Callable[[Any], Awaitable[None]]) -> None:
-    """``work`` on a session of the server's database, committed (outside any workspace: raw SQL)."""
-    async def main() -> None:
-        db = Database(server.database_url, pool_size=1)
-        try:
-            async with db.system_session(write=True) as session:
-                await work(session)
-                await session.commit()
-        finally:
-            await db.dispose()
-
-    asyncio.run(main())
 
 
 def test_contact_normalizes_and_validates_contact_data(api: Api) -> None:
