@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import Integer, Select, String, bindparam, inspect, select
 from sqlalchemy.orm.attributes import set_committed_value
 
+from geniziz.api import documents
 from geniziz.api.context import Ctx
 from geniziz.api.errors import APIError, field_error, not_found, validation_field_errors
 from geniziz.api.schemas import ReadModel, WriteModel, partial_model
@@ -138,22 +140,44 @@ class CrudService(Generic[M]):
     async def read_page(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int,
                         before: str | None = None) -> tuple[list[M] | list[dict[str, Any]], bool]:
         reader = self._rows
-        keyset = {"before": before} if before is not None else {}  # a service's own list may not page by key
-        if reader is None:
+        found = None if reader is None else await self._page_rows(ctx, filters, limit, skip, before,
+                                                                  self._row_pages, self._row_lists)
+        if found is None:
+            keyset = {"before": before} if before is not None else {}  # a service's own list may not page by key
             return await self.list(ctx, filters, limit, skip, **keyset)
+        rows, has_more = found
+        records = reader.records(rows)  # type: ignore[union-attr]
+        return records[:limit], len(records) > limit if has_more is None else has_more
+
+    async def read_documents(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int, before: str | None,
+                             schema: type[BaseModel], empty: frozenset[str]) -> tuple[list[orjson.Fragment], bool] | None:
+        """A page as the database writes each record's JSON for ``schema`` (api/documents.py), its dict fields
+        in ``empty`` shown as ``{}``; None where it cannot (read_page's rows, or ORM objects, then)."""
+        statements = self._documents(schema, empty)
+        found = None if statements is None else await self._page_rows(ctx, filters, limit, skip, before, *statements)
+        if found is None:
+            return None
+        rows, has_more = found
+        documents = [orjson.Fragment(text) for text, in rows]
+        return documents[:limit], len(documents) > limit if has_more is None else has_more
+
+    async def _page_rows(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int, before: str | None,
+                         pages: dict[bool, Select], listed: Select) -> tuple[Any, bool | None] | None:
+        """The rows of a page's records by a reader's statements: ``pages`` (unfiltered, by whether it pages by
+        key), ``listed`` (the records whose IDs are in the parameter ``ids``). ``has_more`` None: the rows hold
+        the record after the page when there is one. None: the filters need ORM objects."""
         ids = await self.ids_for_rows(ctx, self.filter(ctx, self._ids_query, dict(filters)))  # a filter may pop
         if ids is None:  # a listener must rewrite it as it runs: as ORM objects
-            return await self.list(ctx, filters, limit, skip, **keyset)
+            return None
         page = {"page_before": before, "page_skip": skip, "page_limit": limit + 1}
         if ids is self._ids_query:  # no filter: the statement built once (scoping a fresh one costs 0.3-0.4 ms)
-            records = reader.records(await ctx.session.execute(self._row_pages[before is not None], page))
-            return records[:limit], len(records) > limit
+            return await ctx.session.execute(pages[before is not None], page), None
         # Filtered: the page's IDs by the service's statement (scoped by the criteria), then their rows by a
         # statement built once. One statement with the IDs as a subquery cost more to build and scope per
         # request (40 columns) than the second trip: a search page on PostgreSQL 1.16 ms, 0.85 ms in two.
         chosen = list(await ctx.session.scalars(self._page(ids, by_key=before is not None), page))
-        rows = await ctx.session.execute(self._row_lists, {"ids": chosen[:limit]}) if chosen else ()
-        return reader.records(rows), len(chosen) > limit
+        rows = await ctx.session.execute(listed, {"ids": chosen[:limit]}) if chosen else ()
+        return rows, len(chosen) > limit
 
     async def ids_for_rows(self, ctx: Ctx, ids: Select) -> Select | None:
         """A page's filtered IDs statement as ``read_page`` runs it, under its rows statement; None when a
@@ -174,6 +198,19 @@ class CrudService(Generic[M]):
         reader = self._rows
         assert reader is not None
         return reader.listed(self.order_by())
+
+    def _documents(self, schema: type[BaseModel], empty: frozenset[str]) -> tuple[dict[bool, Select], Select] | None:
+        """The statements of ``read_documents`` (as ``_row_pages`` and ``_row_lists``), built once per schema."""
+        key = (schema, empty)
+        if key not in self._document_statements:
+            reader = self._rows
+            self._document_statements[key] = None if reader is None else documents.statements(
+                reader, schema, empty, self.order_by())
+        return self._document_statements[key]
+
+    @cached_property
+    def _document_statements(self) -> dict[tuple[type[BaseModel], frozenset[str]], tuple[dict[bool, Select], Select] | None]:
+        return {}
 
     @cached_property
     def _rows(self) -> RowReader | None:
@@ -401,7 +438,10 @@ class Resource:
             raise APIError(405, f"{self.name} does not support {operation}")
 
     # -- operations: each runs inside the caller's unit of work
-    async def list(self, ctx: Ctx, query: BaseModel, parent_id: str | None = None) -> dict[str, Any]:
+    async def list(self, ctx: Ctx, query: BaseModel, parent_id: str | None = None, *,
+                   as_json: bool = False) -> dict[str, Any]:
+        """A page of records; ``as_json``: for a response that is only written out as JSON (REST), whose
+        records may be JSON texts the database wrote (``orjson.Fragment``s, api/documents.py)."""
         self._check("list")
         fields = self.selected_fields(query.fields)  # type: ignore[attr-defined]
         filters = {name: getattr(query, name) for name in self.filters.model_fields}
@@ -409,11 +449,28 @@ class Resource:
             if parent_id is not None:
                 await _require_parent(ctx, self.parent, parent_id)
                 filters[self.parent.field] = parent_id
-        return await self.page(ctx, filters, query, fields)
+        return await self.page(ctx, filters, query, fields, as_json=as_json)
 
-    async def page(self, ctx: Ctx, filters: dict[str, Any], query: BaseModel, fields: set[str] | None) -> dict[str, Any]:
+    def empty_in_documents(self) -> frozenset[str] | None:
+        """The dict fields a page the database writes (api/documents.py) shows as ``{}``; None: this resource
+        shapes its records itself, in Python."""
+        plain = type(self).serialize is Resource.serialize and type(self).serialize_all is Resource.serialize_all
+        return frozenset() if plain else None
+
+    async def page(self, ctx: Ctx, filters: dict[str, Any], query: BaseModel, fields: set[str] | None, *,
+                   as_json: bool = False) -> dict[str, Any]:
         """A list's answer: the page ``query`` asks for (limit, skip, before) of the records ``filters`` select."""
         before = getattr(query, "before", None)
+        empty = self.empty_in_documents() if as_json and fields is None else None
+        if empty is not None and isinstance(self.service, CrudService):
+            found = await self.service.read_documents(ctx, filters, query.limit, query.skip, before,  # type: ignore[attr-defined]
+                                                      self.read_schema, empty)
+            if found is not None:
+                documents, has_more = found
+                if CHECK:  # the tests: the database's JSON is what the ORM's objects shape into
+                    objects, _ = await self.service.list(ctx, filters, query.limit, query.skip, before)  # type: ignore[attr-defined]
+                    _same_shapes(orjson.loads(orjson.dumps(documents)), self.serialize_all(objects), self.name)
+                return {"data": documents, "has_more": has_more}
         records, has_more = await self.service.read_page(ctx, filters, query.limit, query.skip, before)  # type: ignore[attr-defined]
         data = self.serialize_all(records, fields)
         if CHECK and records and type(records[0]) is dict:  # the tests: rows shape as the ORM's objects do
@@ -475,7 +532,7 @@ class Resource:
 
 def _same_shapes(rows: list[dict[str, Any]], objects: list[dict[str, Any]], name: str) -> None:
     if not same_json(rows, objects):
-        raise ShapeMismatch(f"{name} read as rows shaped differently:\n rows {rows!r}\n ORM {objects!r}")
+        raise ShapeMismatch(f"{name} read as rows (or written by the database) shaped differently:\n rows {rows!r}\n ORM {objects!r}")
 
 
 async def _require_parent(ctx: Ctx, parent: Parent, parent_id: str) -> None:

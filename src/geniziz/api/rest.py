@@ -60,7 +60,7 @@ def resource_router(res: Resource) -> APIRouter:
                     operation_id=f"list_{_op_name(res)}")
         async def list_records(query: Annotated[ListQuery, Query()], ctx: Ctx = Depends(read_ctx),
                                parent_id: Any = Depends(parent_dep)) -> JSONResponse:
-            return FastJSONResponse(await res.list(ctx, query, parent_id))
+            return FastJSONResponse(await res.list(ctx, query, parent_id, as_json=True))
 
     if "get" in ops:
         @router.get(one, response_model=res.detail_schema or Read, summary=f"Get a {title}",

@@ -35,7 +35,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.util import immutabledict
 
 from geniziz.api.schemas import FormattedTimestamp
-from geniziz.db import WORKSPACE_PARAM, Json, UTCDateTime
+from geniziz.db import WORKSPACE_PARAM, Json, PhoneList, UTCDateTime
 
 
 class _Formatted(TypeDecorator[str]):
@@ -90,6 +90,11 @@ def _sqlite_timestamp(element: api_timestamp, compiler: Any, **kw: Any) -> str:
             f"ELSE strftime('%Y-%m-%dT%H:%M:%fZ', {column}) END")
 
 
+def listed_ids(table: Table) -> Any:
+    """The condition on the records whose IDs are in the parameter ``ids`` (a list)."""
+    return table.c.id.in_(bindparam("ids", expanding=True))
+
+
 def _columns(mapper: Mapper[Any]) -> list[tuple[str, Any]]:
     """(attribute name, column) of a mapper's plain column attributes."""
     return [(attribute.key, attribute.columns[0]) for attribute in mapper.column_attrs]
@@ -99,7 +104,7 @@ def _selected(column: Any) -> Any:
     """What a row reads of ``column``: timestamps as the API writes them, JSON documents decoded directly."""
     if isinstance(column.type, UTCDateTime):
         return api_timestamp(column)
-    return type_coerce(column, _Document()) if isinstance(column.type, JSON) else column
+    return type_coerce(column, _Document()) if isinstance(column.type, (JSON, PhoneList)) else column
 
 
 @dataclass(frozen=True)
@@ -135,9 +140,10 @@ class RowReader:
             on = and_(*(remote == local for local, remote in relationship.local_remote_pairs),
                       child.c.organization_id == workspace)
             statement = statement.select_from(table.outerjoin(child, on))
-        return statement.where(table.c.organization_id == workspace, *self._where())
+        return statement.where(table.c.organization_id == workspace, *self.conditions())
 
-    def _where(self) -> tuple[Any, ...]:
+    def conditions(self) -> tuple[Any, ...]:
+        """The service's own condition on its records, as Core."""
         return () if self.where is None else _core(self.where)
 
     def _child_order(self) -> tuple[Any, ...]:
@@ -152,20 +158,22 @@ class RowReader:
 
     def listed(self, order_by: tuple[Any, ...]) -> Select:
         """The records whose IDs are in the parameter ``ids`` (a list), in ``order_by``."""
-        return self._records_of(self.mapper.local_table.c.id.in_(bindparam("ids", expanding=True)), order_by)
+        return self._records_of(listed_ids(self.mapper.local_table), order_by)
 
     def pages(self, order_by: tuple[Any, ...]) -> dict[bool, Select]:
         """A page of all the records, by whether it pages by key (``page_before``), with the parameters
         ``page_skip`` and ``page_limit``: Core throughout, its IDs' workspace named as well."""
+        return {by_key: self._records_of(chosen, order_by) for by_key, chosen in self.paged(order_by).items()}
+
+    def paged(self, order_by: tuple[Any, ...]) -> dict[bool, Any]:
+        """``pages``' conditions on the records' IDs, by whether the page is by key."""
         table = self.mapper.local_table
-        ids = select(table.c.id).where(table.c.organization_id == bindparam(WORKSPACE_PARAM), *self._where())
+        ids = select(table.c.id).where(table.c.organization_id == bindparam(WORKSPACE_PARAM), *self.conditions())
         paged = {False: ids, True: ids.where(table.c.id < bindparam("page_before", type_=String()))}
-        pages = {}
-        for by_key, query in paged.items():
-            chosen = (query.order_by(*_core(*order_by)).offset(bindparam("page_skip", type_=Integer()))
-                      .limit(bindparam("page_limit", type_=Integer())).subquery("page"))
-            pages[by_key] = self._records_of(table.c.id.in_(select(chosen.c.id)), order_by)
-        return pages
+        return {by_key: table.c.id.in_(select(query.order_by(*_core(*order_by))
+                                               .offset(bindparam("page_skip", type_=Integer()))
+                                               .limit(bindparam("page_limit", type_=Integer())).subquery("page").c.id))
+                for by_key, query in paged.items()}
 
     def _records_of(self, chosen: Any, order_by: tuple[Any, ...]) -> Select:
         """The records ``chosen`` (a condition on their IDs) in ``order_by``, then by ID: a record's rows together."""

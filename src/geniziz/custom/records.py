@@ -210,7 +210,13 @@ class CustomizedResource(Resource):
         return rows
 
     # -- operations: the base ones, with the workspace's fields at hand
-    async def list(self, ctx: Ctx, query: BaseModel, parent_id: str | None = None) -> dict[str, Any]:
+    def empty_in_documents(self) -> frozenset[str] | None:
+        # Values shown only where the workspace has no fields for these records: `custom` is then `{}`.
+        found = _FIELDS.get() or {}
+        return frozenset({"custom"}) if all(found.get(kind) == [] for kind in self.shown_kinds()) else None
+
+    async def list(self, ctx: Ctx, query: BaseModel, parent_id: str | None = None, *,
+                   as_json: bool = False) -> dict[str, Any]:
         extra = dict(query.model_extra or {})
         if unknown := sorted(name for name in extra if not name.startswith(PREFIX)):
             raise APIError(400, "Unknown parameter: " + ", ".join(unknown),
@@ -219,21 +225,22 @@ class CustomizedResource(Resource):
         async def run() -> dict[str, Any]:
             fields = await self.custom_fields_for_list(ctx, query) if extra else []
             where = conditions(dialect_of(ctx), self.service.model.custom, fields, extra, f"a {self.service.label}")
-            return await self._list(ctx, query, parent_id, where)
+            return await self._list(ctx, query, parent_id, where, as_json=as_json)
 
         return await self._shaped(ctx, run())
 
     async def custom_fields_for_list(self, ctx: Ctx, query: BaseModel) -> list[CustomField]:
         return (_FIELDS.get() or {}).get(self.object_type) or []
 
-    async def _list(self, ctx: Ctx, query: BaseModel, parent_id: str | None, where: list[Any]) -> dict[str, Any]:
+    async def _list(self, ctx: Ctx, query: BaseModel, parent_id: str | None, where: list[Any], *,
+                    as_json: bool = False) -> dict[str, Any]:
         # Resource.list, with the custom conditions handed to the service among the filters.
         self._check("list")
         fields = self.selected_fields(query.fields)  # type: ignore[attr-defined]
         filters: dict[str, Any] = {name: getattr(query, name) for name in self.filters.model_fields}
         if where:
             filters[CUSTOM_FILTERS] = where
-        return await self.page(ctx, filters, query, fields)
+        return await self.page(ctx, filters, query, fields, as_json=as_json)
 
     async def get(self, ctx: Ctx, record_id: str, fields: str | None = None,
                   parent_id: str | None = None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geniziz.custom.models import EMPTY_JSON
-from geniziz.db import Base, IdString, Json, Record
+from geniziz.db import Base, IdString, Json, PhoneList, Record
 
 
 class Lead(Record, Base):
@@ -27,7 +27,7 @@ class Lead(Record, Base):
     owner_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("user.id", ondelete="SET NULL"), index=True)
     mrr: Mapped[int | None] = mapped_column(BigInteger)
     emails: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
-    phones: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    phones: Mapped[list[dict[str, Any]]] = mapped_column(PhoneList, default=list)
     addresses: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
     # Lower-cased name, contact names, emails and phones: what the `query` filter matches.
     search_text: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,186 @@
+"""List pages whose JSON the database writes (api/documents.py), and the formatted phones it takes as stored.
+
+The server under test runs with GENIZIZ_CHECK_SHAPES=1: every such page is also read as ORM objects, shaped by
+pydantic and compared. Here: data that a JSON writer can get wrong (quotes, backslashes, control characters,
+non-ASCII, big numbers, numbers of other countries, several contacts in order, empty lists) reads the same
+through the database's JSON and through Python's shaping; the statements are the ones used; custom fields
+send a page back to Python; migration 0025 formats the phones already stored, and a downgrade removes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+import orjson
+from sqlalchemy import select, text
+
+from geniziz.api.auth import Principal
+from geniziz.api.context import Ctx
+from geniziz.api.resource import REGISTRY
+from geniziz.app import load_domains
+from geniziz.db import Database, new_id
+from geniziz.leads.models import Lead
+from geniziz.leads.schemas import LeadRead
+from tests.conftest import Api, Server
+from tests.factories import make_contact, make_lead
+from tests.test_scoping import run
+
+load_domains()
+
+ALL_FIELDS = ",".join(LeadRead.model_fields)  # a `_fields` page is shaped in Python
+LABEL = 'a"b\\c\td\x07é'
+AWKWARD = 'Quote " backslash \\ tab \t newline \n bell \x07 del \x7f é ü 中文 😀 \u2028 </script>'
+
+
+def _page(api: Api, **params: Any) -> tuple[bytes, dict[str, Any]]:
+    response = api.get("/lead/", params={"_limit": 100, **params})
+    assert response.status_code == 200, response.text
+    return response.content, response.json()
+
+
+def test_a_page_written_by_the_database_reads_as_python_shapes_it(api: Api) -> None:
+    lead = make_lead(api, name=AWKWARD, description=AWKWARD, industry="", url="https://example.com/a?b=c&d=\"e\"",
+                     mrr=10**15, emails=[{"email": "Ünï@exämple.com", "type": LABEL}],
+                     phones=[{"phone": "+44 20 7946 0958", "type": "office"}, {"phone": "+33 1 42 68 53 00"},
+                             {"phone": "+1 415 555 0100", "type": "mobile"}],
+                     addresses=[{"city": "Zürich", "label": None}, {}])
+    contacts = [make_contact(api, lead_id=lead["id"], name=f"{AWKWARD} {i}", phones=[{"phone": "+81 3-1234-5678"}],
+                             urls=[{"url": f"https://example.com/{i}"}]) for i in range(3)]
+    make_contact(api, lead_id=lead["id"])  # no name, no emails, no phones
+    bare = make_lead(api, name="Bare")  # no contacts, empty lists, nulls
+
+    raw, page = _page(api)
+    _, shaped = _page(api, _fields=ALL_FIELDS)
+    assert page == shaped
+    by_id = {record["id"]: record for record in page["data"]}
+    assert by_id[bare["id"]]["contacts"] == [] and by_id[bare["id"]]["emails"] == []
+    written = by_id[lead["id"]]
+    assert written == api.ok("GET", f"/lead/{lead['id']}/")  # the single read shapes it the same
+    assert written["name"] == AWKWARD and written["mrr"] == 10**15
+    assert [p["phone_formatted"] for p in written["phones"]] == ["+44 20 7946 0958", "+33 1 42 68 53 00",
+                                                                  "+1 415-555-0100"]
+    assert [c["id"] for c in written["contacts"]][:3] == [c["id"] for c in contacts]  # in ID order
+    assert written["addresses"][1] == {"label": None, "address_1": None, "address_2": None, "city": None,
+                                       "state": None, "zipcode": None, "country": None}
+    assert b"\n" not in raw  # control characters escaped, nothing but compact JSON between records
+
+    # Pages by key, by skip and filtered (the IDs first, then their documents) are the same records.
+    first, second = (_page(api, _limit=1, **extra)[1] for extra in ({}, {"_skip": 1}))
+    assert first["data"][0]["id"] == bare["id"] and second["data"][0]["id"] == lead["id"]
+    assert _page(api, _limit=1, _before=bare["id"])[1]["data"] == [written]
+    assert _page(api, query="backslash")[1]["data"] == [written]
+
+
+def test_pages_are_read_by_the_documents_statements(server: Server, api: Api, other: Api) -> None:
+    """The REST page takes read_documents' statements (for the lead schema, compiled); they name the workspace
+    on the leads and on the embedded contacts, as rows' statements do."""
+    lead, foreign = make_lead(api, name="Mine"), make_lead(other, name="Theirs")
+    contact = make_contact(api, lead_id=lead["id"])
+    service = REGISTRY["lead"].service
+    stray = new_id("cont")
+
+    async def work(db: Database) -> dict[str, Any]:
+        from geniziz.contacts.models import Contact
+
+        async with db.unit(system=True, write=True) as s:  # corrupt on purpose: the other workspace's contact here
+            s.add(Contact(id=stray, organization_id=other.org_id, lead_id=lead["id"], name="Stray"))
+        try:
+            async with db.unit(api.org_id) as s:
+                ctx = Ctx(s, Principal(api.org_id, api.user_id, "admin", "key_x"))
+                found = await service.read_documents(ctx, {}, 100, 0, None, LeadRead, frozenset({"custom"}))
+                listed = service._documents(LeadRead, frozenset({"custom"}))[1]
+                other_ids = (await s.execute(listed, {"ids": [foreign["id"]]})).all()
+                return {"found": None if found is None else orjson.loads(orjson.dumps(found[0])), "other": other_ids}
+        finally:
+            async with db.unit(system=True, write=True) as s:
+                await s.execute(text("DELETE FROM contact WHERE id = :i"), {"i": stray})
+
+    out = run(server, work)
+    assert out["found"] is not None
+    assert [(r["id"], [c["id"] for c in r["contacts"]]) for r in out["found"]] == [(lead["id"], [contact["id"]])]
+    assert out["other"] == []
+    assert service._documents(LeadRead, frozenset()) is None  # `custom` must be shown by Python then
+
+
+def test_custom_fields_send_a_page_back_to_python(api: Api) -> None:
+    lead = make_lead(api, name="Valued")
+    make_contact(api, lead_id=lead["id"], name="Has a value")
+    field = api.create("custom_field/contact", name="Tier", type="text")
+    contact = api.ok("GET", "/contact/", params={"lead_id": lead["id"]})["data"][0]
+    api.ok("PUT", f"/contact/{contact['id']}/", json={f"custom.{field['id']}": "gold"})
+    record = _page(api)[1]["data"][0]
+    assert record["custom"] == {} and record["contacts"][0]["custom"] == {"Tier": "gold"}
+    assert record["contacts"][0][f"custom.{field['id']}"] == "gold"
+
+
+def test_stored_phones_carry_their_formatted_number_that_python_never_sees(server: Server, api: Api) -> None:
+    lead = make_lead(api, name="Stored", phones=[{"phone": "+442079460958"}])
+
+    async def work(db: Database) -> Any:
+        async with db.unit(api.org_id) as s:
+            stored = await s.scalar(text("SELECT phones FROM lead WHERE id = :i"), {"i": lead["id"]})
+            loaded = await s.scalar(select(Lead.phones).where(Lead.id == lead["id"]))
+        return (json.loads(stored) if isinstance(stored, str) else stored), loaded
+
+    stored, loaded = run(server, work)
+    assert stored == [{"phone": "+442079460958", "type": "office", "phone_formatted": "+44 20 7946 0958"}]
+    assert loaded == [{"phone": "+442079460958", "type": "office"}]
+
+
+def test_migration_0025_formats_the_stored_phones(tmp_path: Any) -> None:
+    from alembic import command
+
+    from geniziz.identity.service import create_workspace
+    from geniziz.migrate import alembic_config
+    from geniziz.statuses.models import Status
+    from tests.conftest import BACKEND, _pg_admin, _postgres_url
+
+    if BACKEND == "sqlite":
+        url, name = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", None
+    else:
+        name = f"geniziz_test_m_{secrets.token_hex(4)}"
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        url = _postgres_url(name)
+    lead = new_id("lead")
+
+    async def seed() -> None:
+        db = Database(url)
+        try:
+            async with db.system_session(write=True) as session:
+                org, *_ = await create_workspace(session, "M", f"m-{secrets.token_hex(4)}@example.com", "M")
+                status = await session.scalar(select(Status.id).where(
+                    Status.organization_id == org.id, Status.kind == "lead").limit(1))
+                await session.execute(text(
+                    "INSERT INTO lead (id, organization_id, name, status_id, emails, phones, addresses, search_text, "
+                    "custom, date_created, date_updated) VALUES (:i, :o, 'L', :s, '[]', :p, '[]', 'l', '{}', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                    {"i": lead, "o": org.id, "s": status,
+                     "p": json.dumps([{"phone": "+15550629072", "type": "office"}, {"phone": "12", "type": "x"}])})
+        finally:
+            await db.dispose()
+
+    async def stored() -> Any:
+        db = Database(url)
+        try:
+            async with db.system_session() as session:
+                value = await session.scalar(text("SELECT phones FROM lead WHERE id = :i"), {"i": lead})
+                return json.loads(value) if isinstance(value, str) else value
+        finally:
+            await db.dispose()
+
+    try:
+        config = alembic_config(url)
+        command.upgrade(config, "0024")
+        asyncio.run(seed())
+        command.upgrade(config, "head")
+        assert asyncio.run(stored()) == [
+            {"phone": "+15550629072", "type": "office", "phone_formatted": "+1 555-062-9072"},
+            {"phone": "12", "type": "x", "phone_formatted": "12"}]  # not a number phonenumbers parses: as it is
+        command.downgrade(config, "0024")
+        assert asyncio.run(stored()) == [{"phone": "+15550629072", "type": "office"}, {"phone": "12", "type": "x"}]
+    finally:
+        if name:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
