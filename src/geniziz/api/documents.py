@@ -21,6 +21,7 @@ from __future__ import annotations
 import operator
 import types
 import typing
+from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
 from typing import Annotated, Any
@@ -212,10 +213,18 @@ def _is_timestamp(annotation: Any, metadata: list[Any]) -> bool:
         and metadata[0].func is format_timestamp
 
 
+@dataclass(frozen=True)
+class Documents:
+    """A reader's records written as one read schema's JSON, one row each."""
+
+    pages: dict[bool, Select]  # all the records, paged as ``RowReader.pages``' (by whether the page is by key)
+    listed: Select  # the records whose IDs are in the parameter ``ids``, as ``RowReader.listed``
+    by_id: Select  # the record whose ID is the parameter ``record_id``, as ``RowReader.by_id``
+
+
 def statements(reader: RowReader, schema: type[BaseModel], empty: frozenset[str],
-               order_by: tuple[Any, ...]) -> tuple[dict[bool, Select], Select] | None:
-    """``reader``'s records written as ``schema``'s JSON: the unfiltered pages (as ``RowReader.pages``) and the
-    records of the IDs in the parameter ``ids`` (as ``RowReader.listed``); None if the schema cannot be written."""
+               order_by: tuple[Any, ...]) -> Documents | None:
+    """``reader``'s records written as ``schema``'s JSON; None if the schema cannot be written."""
     expression = document(schema, reader.mapper, reader.embedded, empty)
     if expression is None:
         return None
@@ -226,4 +235,5 @@ def statements(reader: RowReader, schema: type[BaseModel], empty: frozenset[str]
                 .where(table.c.organization_id == bindparam(WORKSPACE_PARAM), *reader.conditions(), chosen)
                 .order_by(*_core(*order_by), table.c.id))
 
-    return {by_key: of(chosen) for by_key, chosen in reader.paged(order_by).items()}, of(listed_ids(table))
+    return Documents({by_key: of(chosen) for by_key, chosen in reader.paged(order_by).items()},
+                     of(listed_ids(table)), of(table.c.id == bindparam("record_id")))

@@ -153,13 +153,27 @@ class CrudService(Generic[M]):
                              schema: type[BaseModel], empty: frozenset[str]) -> tuple[list[orjson.Fragment], bool] | None:
         """A page as the database writes each record's JSON for ``schema`` (api/documents.py), its dict fields
         in ``empty`` shown as ``{}``; None where it cannot (read_page's rows, or ORM objects, then)."""
-        statements = self._documents(schema, empty)
-        found = None if statements is None else await self._page_rows(ctx, filters, limit, skip, before, *statements)
+        written = self._documents(schema, empty)
+        found = None if written is None else await self._page_rows(ctx, filters, limit, skip, before,
+                                                                   written.pages, written.listed)
         if found is None:
             return None
         rows, has_more = found
         documents = [orjson.Fragment(text) for text, in rows]
         return documents[:limit], len(documents) > limit if has_more is None else has_more
+
+    async def read_document(self, ctx: Ctx, record_id: str, schema: type[BaseModel],
+                            empty: frozenset[str]) -> orjson.Fragment | None:
+        """A record as the database writes its JSON for ``schema`` (as ``read_documents``); None where it cannot."""
+        written = self._documents(schema, empty)
+        if written is None:
+            return None
+        if not looks_like_id(record_id):
+            raise not_found(self.label.capitalize())
+        text = await ctx.session.scalar(written.by_id, {"record_id": record_id})
+        if text is None:
+            raise not_found(self.label.capitalize())
+        return orjson.Fragment(text)
 
     async def _page_rows(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int, before: str | None,
                          pages: dict[bool, Select], listed: Select) -> tuple[Any, bool | None] | None:
@@ -199,8 +213,8 @@ class CrudService(Generic[M]):
         assert reader is not None
         return reader.listed(self.order_by())
 
-    def _documents(self, schema: type[BaseModel], empty: frozenset[str]) -> tuple[dict[bool, Select], Select] | None:
-        """The statements of ``read_documents`` (as ``_row_pages`` and ``_row_lists``), built once per schema."""
+    def _documents(self, schema: type[BaseModel], empty: frozenset[str]) -> documents.Documents | None:
+        """The statements of ``read_documents`` and ``read_document``, built once per schema."""
         key = (schema, empty)
         if key not in self._document_statements:
             reader = self._rows
@@ -209,7 +223,7 @@ class CrudService(Generic[M]):
         return self._document_statements[key]
 
     @cached_property
-    def _document_statements(self) -> dict[tuple[type[BaseModel], frozenset[str]], tuple[dict[bool, Select], Select] | None]:
+    def _document_statements(self) -> dict[tuple[type[BaseModel], frozenset[str]], documents.Documents | None]:
         return {}
 
     @cached_property
@@ -466,11 +480,11 @@ class Resource:
             found = await self.service.read_documents(ctx, filters, query.limit, query.skip, before,  # type: ignore[attr-defined]
                                                       self.read_schema, empty)
             if found is not None:
-                documents, has_more = found
+                texts, has_more = found
                 if CHECK:  # the tests: the database's JSON is what the ORM's objects shape into
                     objects, _ = await self.service.list(ctx, filters, query.limit, query.skip, before)  # type: ignore[attr-defined]
-                    _same_shapes(orjson.loads(orjson.dumps(documents)), self.serialize_all(objects), self.name)
-                return {"data": documents, "has_more": has_more}
+                    _same_shapes(orjson.loads(orjson.dumps(texts)), self.serialize_all(objects), self.name)
+                return {"data": texts, "has_more": has_more}
         records, has_more = await self.service.read_page(ctx, filters, query.limit, query.skip, before)  # type: ignore[attr-defined]
         data = self.serialize_all(records, fields)
         if CHECK and records and type(records[0]) is dict:  # the tests: rows shape as the ORM's objects do
@@ -478,13 +492,23 @@ class Resource:
             _same_shapes(data, self.serialize_all(objects, fields), self.name)
         return {"data": data, "has_more": has_more}
 
-    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
+    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None, *,
+                  as_json: bool = False) -> dict[str, Any] | orjson.Fragment:
+        """A record; ``as_json`` as ``list``'s: it may be the JSON text the database wrote."""
         self._check("get")
         selected = self.selected_fields(fields, self.detail_schema)
         if parent_id is not None:  # a nested resource's record: its parent is checked on the object
             obj = await self.service.get(ctx, record_id)
             self._same_parent(obj, parent_id)
             return self.serialize(obj, selected, self.detail_schema)
+        empty = self.empty_in_documents() if as_json and selected is None else None
+        if empty is not None and isinstance(self.service, CrudService):
+            text = await self.service.read_document(ctx, record_id, self.detail_schema or self.read_schema, empty)
+            if text is not None:
+                if CHECK:
+                    _same_shapes([orjson.loads(orjson.dumps(text))], [self.serialize(
+                        await self.service.get(ctx, record_id), None, self.detail_schema)], self.name)
+                return text
         record = await self.service.read(ctx, record_id)
         body = self.serialize(record, selected, self.detail_schema)
         if CHECK and type(record) is dict:  # the tests: a row shapes as the ORM's object does

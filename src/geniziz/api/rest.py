@@ -67,7 +67,7 @@ def resource_router(res: Resource) -> APIRouter:
                     operation_id=f"get_{_op_name(res)}")
         async def get_record(id: str, params: Annotated[FieldsParam, Query()], ctx: Ctx = Depends(read_ctx),
                              parent_id: Any = Depends(parent_dep)) -> JSONResponse:
-            return FastJSONResponse(await res.get(ctx, id, params.fields, parent_id))
+            return FastJSONResponse(await res.get(ctx, id, params.fields, parent_id, as_json=True))
 
     if "create" in ops and res.create_schema is not None:
         Create = res.create_schema

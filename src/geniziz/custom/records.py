@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from sqlalchemy import Select, select
 
@@ -213,7 +214,8 @@ class CustomizedResource(Resource):
     def empty_in_documents(self) -> frozenset[str] | None:
         # Values shown only where the workspace has no fields for these records: `custom` is then `{}`.
         found = _FIELDS.get() or {}
-        return frozenset({"custom"}) if all(found.get(kind) == [] for kind in self.shown_kinds()) else None
+        plain = type(self).serialize is Resource.serialize and type(self).serialize_all is CustomizedResource.serialize_all
+        return frozenset({"custom"}) if plain and all(found.get(kind) == [] for kind in self.shown_kinds()) else None
 
     async def list(self, ctx: Ctx, query: BaseModel, parent_id: str | None = None, *,
                    as_json: bool = False) -> dict[str, Any]:
@@ -242,9 +244,9 @@ class CustomizedResource(Resource):
             filters[CUSTOM_FILTERS] = where
         return await self.page(ctx, filters, query, fields, as_json=as_json)
 
-    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None,
-                  parent_id: str | None = None) -> dict[str, Any]:
-        return await self._shaped(ctx, super().get(ctx, record_id, fields, parent_id))
+    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None, *,
+                  as_json: bool = False) -> dict[str, Any] | orjson.Fragment:
+        return await self._shaped(ctx, super().get(ctx, record_id, fields, parent_id, as_json=as_json))
 
     async def create(self, ctx: Ctx, body: BaseModel, fields: str | None = None,
                      parent_id: str | None = None) -> dict[str, Any]:

@@ -51,8 +51,8 @@ unsubscribed_email = register(Resource(
 class ConversationResource(Resource):
     """A single read also returns the conversation's messages, oldest first."""
 
-    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None,
-                  parent_id: str | None = None) -> dict[str, Any]:
+    async def get(self, ctx: Ctx, record_id: str, fields: str | None = None, parent_id: str | None = None, *,
+                  as_json: bool = False) -> dict[str, Any]:
         selected = self.selected_fields(fields, self.detail_schema)
         obj = await self.service.get(ctx, record_id)
         shaped = self.serialize(obj, None if selected is None else selected - {"messages"})
