@@ -1,19 +1,20 @@
-"""List pages whose JSON the database writes: one text per record, spliced into the response as it comes.
+"""Lead pages and reads whose JSON the database writes: one text per record, spliced into the response as it comes.
 
-A page of 100 leads with their contacts read as rows (api/rows.py) still spends most of its CPU in Python per
+A page of 100 leads with their contacts read as rows (api/rows.py) still spent most of its CPU in Python per
 value: decoding ~800 JSON column values, shaping ~1,000 nested records, writing the response (3 of 4 ms of a
 page, against 0.5-1 ms for the typical stack's whole single read). Here the read schema is compiled once into a
 SQL expression that writes each record's JSON as the compiled plans (api/shaping.py) would shape it: the same
 keys in the same order, timestamps formatted by the database (``api_timestamp``), the embedded records as a
-nested array in their relationship's order; the response embeds each text as an ``orjson.Fragment``.
+nested array in their relationship's order; the REST response embeds each text as an ``orjson.Fragment``.
 
 What it takes as it is stored: the lists of entries in JSON columns (emails, phones, URLs, addresses). Their
 writers store them in the form the API shows (the write models dump their fields in the read models' order;
-phones carry their formatted number, db.PhoneList). SQLite copies the stored text (``json()`` makes it compact;
-an escaped character may stay escaped, the same JSON); PostgreSQL's JSONB keeps no key order, so each entry is
-written again key by key. A schema with anything else (a computed field, a derived one outside stored entries,
-a float, a bool, a dict) is not compiled: its pages are shaped from rows. The tests (GENIZIZ_CHECK_SHAPES=1)
-compare every page written here with the ORM's objects shaped by pydantic.
+phones carry their formatted number, db.PhoneList). SQLite copies the stored text as it is (written compact by
+db.py's serializer; rows written before it have a space after each comma and colon, and an escaped character
+may stay escaped: the same JSON); PostgreSQL's JSONB keeps no key order, so each entry is written again key by
+key. A schema with anything else (a computed field, a derived one outside stored phones, a float, a bool, a dict
+not shown as ``{}``, a validator) is not compiled: its records are shaped from rows. The tests
+(GENIZIZ_CHECK_SHAPES=1) compare every page and read written here with the ORM's objects shaped by pydantic.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ def _embedded(mapper: Mapper[Any], name: str, annotation: Any, empty: frozenset[
         return None
     child_schema = typing.get_args(annotation)[0]
     relationship = mapper.relationships[name]
-    if not (isinstance(child_schema, type) and issubclass(child_schema, BaseModel)) or relationship.secondary is not None:
+    if not (isinstance(child_schema, type) and issubclass(child_schema, BaseModel)) \
+            or relationship.secondary is not None:
         return None
     child = relationship.mapper
     inner = document(child_schema, child, None, empty)

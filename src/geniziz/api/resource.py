@@ -150,7 +150,8 @@ class CrudService(Generic[M]):
         return records[:limit], len(records) > limit if has_more is None else has_more
 
     async def read_documents(self, ctx: Ctx, filters: dict[str, Any], limit: int, skip: int, before: str | None,
-                             schema: type[BaseModel], empty: frozenset[str]) -> tuple[list[orjson.Fragment], bool] | None:
+                             schema: type[BaseModel],
+                             empty: frozenset[str]) -> tuple[list[orjson.Fragment], bool] | None:
         """A page as the database writes each record's JSON for ``schema`` (api/documents.py), its dict fields
         in ``empty`` shown as ``{}``; None where it cannot (read_page's rows, or ORM objects, then)."""
         written = self._documents(schema, empty)
@@ -159,8 +160,8 @@ class CrudService(Generic[M]):
         if found is None:
             return None
         rows, has_more = found
-        documents = [orjson.Fragment(text) for text, in rows]
-        return documents[:limit], len(documents) > limit if has_more is None else has_more
+        texts = [orjson.Fragment(text) for text, in rows]
+        return texts[:limit], len(texts) > limit if has_more is None else has_more
 
     async def read_document(self, ctx: Ctx, record_id: str, schema: type[BaseModel],
                             empty: frozenset[str]) -> orjson.Fragment | None:
@@ -556,7 +557,8 @@ class Resource:
 
 def _same_shapes(rows: list[dict[str, Any]], objects: list[dict[str, Any]], name: str) -> None:
     if not same_json(rows, objects):
-        raise ShapeMismatch(f"{name} read as rows (or written by the database) shaped differently:\n rows {rows!r}\n ORM {objects!r}")
+        raise ShapeMismatch(f"{name} read as rows (or written by the database) shaped differently:\n"
+                            f" rows {rows!r}\n ORM {objects!r}")
 
 
 async def _require_parent(ctx: Ctx, parent: Parent, parent_id: str) -> None:

@@ -214,7 +214,8 @@ class CustomizedResource(Resource):
     def empty_in_documents(self) -> frozenset[str] | None:
         # Values shown only where the workspace has no fields for these records: `custom` is then `{}`.
         found = _FIELDS.get() or {}
-        plain = type(self).serialize is Resource.serialize and type(self).serialize_all is CustomizedResource.serialize_all
+        plain = (type(self).serialize is Resource.serialize
+                 and type(self).serialize_all is CustomizedResource.serialize_all)
         return frozenset({"custom"}) if plain and all(found.get(kind) == [] for kind in self.shown_kinds()) else None
 
     async def list(self, ctx: Ctx, query: BaseModel, parent_id: str | None = None, *,
