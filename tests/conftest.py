@@ -114,6 +114,20 @@ def fresh_database(directory: Path, stem: str = "fresh") -> Iterator[str]:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@contextmanager
+def empty_database(directory: Path) -> Iterator[str]:
+    """A new database with no tables (for a migration test to build step by step): its URL, dropped after."""
+    if BACKEND == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'empty.db'}"
+        return
+    name = f"geniziz_test_m_{secrets.token_hex(4)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _postgres_url(name)
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 # --- a running server --------------------------------------------------------------------------
 @dataclass
 class Server:

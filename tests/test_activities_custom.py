@@ -191,16 +191,9 @@ def test_migration_0018_moves_type_fields_and_values(tmp_path: Any) -> None:
 
     from geniziz.db import new_id
     from geniziz.migrate import alembic_config
-    from tests.conftest import BACKEND, _pg_admin, _postgres_url
+    from tests.conftest import empty_database
 
-    if BACKEND == "sqlite":
-        url, name = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", None
-    else:
-        name = f"geniziz_test_m_{secrets.token_hex(4)}"
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-        url = _postgres_url(name)
-
-    async def sql(statements: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
+    async def sql(url: str, statements: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
         engine = create_async_engine(url)
         out = []
         try:
@@ -229,7 +222,7 @@ def test_migration_0018_moves_type_fields_and_values(tmp_path: Any) -> None:
         finally:
             await db.dispose()
 
-    try:
+    with empty_database(tmp_path) as url:
         config = alembic_config(url)
         command.upgrade(config, "0017")
         org, status = asyncio.run(workspace(url))
@@ -238,7 +231,7 @@ def test_migration_0018_moves_type_fields_and_values(tmp_path: Any) -> None:
                   {"name": "kind", "type": "choices", "choices": ["a", "b"], "required": True}]
         values = {"arrived_at": "2026-02-03T08:15:00+00:00", "kind": "a", "gone": 1}
         now = datetime(2026, 1, 1, tzinfo=UTC)
-        asyncio.run(sql([
+        asyncio.run(sql(url, [
             ("INSERT INTO lead (id, organization_id, name, status_id, emails, phones, addresses, search_text, "
              "custom, date_created, date_updated) VALUES (:i, :o, 'L', :s, '[]', '[]', '[]', 'l', '{}', :n, :n)",
              {"i": lead, "o": org, "s": status, "n": now}),
@@ -249,7 +242,7 @@ def test_migration_0018_moves_type_fields_and_values(tmp_path: Any) -> None:
              {"i": activity, "o": org, "l": lead, "n": now, "k": kind, "d": json.dumps({"fields": values})}),
         ]))
         command.upgrade(config, "head")
-        [moved, stored] = asyncio.run(sql([
+        [moved, stored] = asyncio.run(sql(url, [
             ("SELECT id, name, type, label, required, choices FROM custom_field WHERE custom_activity_type_id = :k "
              "ORDER BY id", {"k": kind}),
             ("SELECT data, custom FROM activity WHERE id = :i", {"i": activity})]))
@@ -260,9 +253,6 @@ def test_migration_0018_moves_type_fields_and_values(tmp_path: Any) -> None:
         assert loaded[0] == {"legacy_fields": {"gone": 1}}  # a value whose field the type had dropped: kept
 
         command.downgrade(config, "0017")
-        [back] = asyncio.run(sql([("SELECT data, custom FROM activity WHERE id = :i", {"i": activity})]))
+        [back] = asyncio.run(sql(url, [("SELECT data, custom FROM activity WHERE id = :i", {"i": activity})]))
         data = json.loads(back[0][0]) if isinstance(back[0][0], str) else back[0][0]
         assert data == {"fields": {"arrived_at": "2026-02-03T08:15:00.000Z", "kind": "a", "gone": 1}}
-    finally:
-        if name:
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -146,17 +146,11 @@ def test_migration_0025_formats_the_stored_phones(tmp_path: Any) -> None:
     from geniziz.identity.service import create_workspace
     from geniziz.migrate import alembic_config
     from geniziz.statuses.models import Status
-    from tests.conftest import BACKEND, _pg_admin, _postgres_url
+    from tests.conftest import empty_database
 
-    if BACKEND == "sqlite":
-        url, name = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", None
-    else:
-        name = f"geniziz_test_m_{secrets.token_hex(4)}"
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-        url = _postgres_url(name)
     lead = new_id("lead")
 
-    async def seed() -> None:
+    async def seed(url: str) -> None:
         db = Database(url)
         try:
             async with db.system_session(write=True) as session:
@@ -172,7 +166,7 @@ def test_migration_0025_formats_the_stored_phones(tmp_path: Any) -> None:
         finally:
             await db.dispose()
 
-    async def stored() -> Any:
+    async def stored(url: str) -> Any:
         db = Database(url)
         try:
             async with db.system_session() as session:
@@ -181,16 +175,13 @@ def test_migration_0025_formats_the_stored_phones(tmp_path: Any) -> None:
         finally:
             await db.dispose()
 
-    try:
+    with empty_database(tmp_path) as url:
         config = alembic_config(url)
         command.upgrade(config, "0024")
-        asyncio.run(seed())
+        asyncio.run(seed(url))
         command.upgrade(config, "head")
-        assert asyncio.run(stored()) == [
+        assert asyncio.run(stored(url)) == [
             {"phone": "+15550629072", "type": "office", "phone_formatted": "+1 555-062-9072"},
             {"phone": "12", "type": "x", "phone_formatted": "12"}]  # not a number phonenumbers parses: as it is
         command.downgrade(config, "0024")
-        assert asyncio.run(stored()) == [{"phone": "+15550629072", "type": "office"}, {"phone": "12", "type": "x"}]
-    finally:
-        if name:
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        assert asyncio.run(stored(url)) == [{"phone": "+15550629072", "type": "office"}, {"phone": "12", "type": "x"}]
