@@ -4,7 +4,8 @@ The server under test runs with GENIZIZ_CHECK_SHAPES=1: every such page is also 
 pydantic and compared. Here: data that a JSON writer can get wrong (quotes, backslashes, control characters,
 non-ASCII, big numbers, numbers of other countries, several contacts in order, empty lists) reads the same
 through the database's JSON and through Python's shaping; the statements are the ones used; custom fields
-send a page back to Python; migration 0025 formats the phones already stored, and a downgrade removes them.
+send a page back to Python; the entries are stored as compact text in the API's key order (migration 0026 writes
+PostgreSQL's again so); migration 0025 formats the phones already stored, and a downgrade removes them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from geniziz.api.auth import Principal
 from geniziz.api.context import Ctx
 from geniziz.api.resource import REGISTRY
 from geniziz.app import load_domains
-from geniziz.db import Database, new_id
+from geniziz.contacts.models import Contact
+from geniziz.db import Database, insert_rows, new_id
 from geniziz.leads.models import Lead
 from geniziz.leads.schemas import LeadRead
-from tests.conftest import Api, Server
+from tests.conftest import BACKEND, Api, Server
 from tests.factories import make_contact, make_lead
 from tests.test_scoping import run
 
@@ -138,6 +140,109 @@ def test_stored_phones_carry_their_formatted_number_that_python_never_sees(serve
     stored, loaded = run(server, work)
     assert stored == [{"phone": "+442079460958", "type": "office", "phone_formatted": "+44 20 7946 0958"}]
     assert loaded == [{"phone": "+442079460958", "type": "office"}]
+
+
+def test_entries_are_stored_as_compact_text_in_the_api_key_order(server: Server, api: Api) -> None:
+    """What a page copies (db.Entries): the ORM's writes and the bulk inserts (imports) alike, on both databases."""
+    lead = make_lead(api, name="Entries", emails=[{"type": "home", "email": "ann@acme.example"}],
+                     phones=[{"type": "mobile", "phone": "+442079460958"}],
+                     addresses=[{"country": "ES", "city": "Café", "label": "office"}])
+    contact_id = new_id("cont")
+    urls = [{"url": "https://acme.example/é", "type": "url"}]  # as an import writes it: dumped by the write model
+
+    async def work(db: Database) -> Any:
+        async with db.unit(api.org_id, write=True) as s:
+            await insert_rows(s, Contact, [{"id": contact_id, "organization_id": api.org_id, "lead_id": lead["id"],
+                                            "name": "Bulk", "emails": [{"email": "b@acme.example", "type": "office"}],
+                                            "phones": [{"phone": "+15550629072", "type": "office"}], "urls": urls}])
+        async with db.unit(api.org_id) as s:
+            stored_lead = (await s.execute(text(
+                "SELECT CAST(emails AS TEXT), CAST(phones AS TEXT), CAST(addresses AS TEXT) FROM lead WHERE id = :i"),
+                {"i": lead["id"]})).one()
+            stored_contact = (await s.execute(text(
+                "SELECT CAST(emails AS TEXT), CAST(phones AS TEXT), CAST(urls AS TEXT) FROM contact WHERE id = :i"),
+                {"i": contact_id})).one()
+        return tuple(stored_lead), tuple(stored_contact)
+
+    stored_lead, stored_contact = run(server, work)
+    assert stored_lead == (
+        '[{"email":"ann@acme.example","type":"home"}]',
+        '[{"phone":"+442079460958","type":"mobile","phone_formatted":"+44 20 7946 0958"}]',
+        '[{"label":"office","address_1":null,"address_2":null,"city":"Café","state":null,"zipcode":null,'
+        '"country":"ES"}]')
+    assert stored_contact == (
+        '[{"email":"b@acme.example","type":"office"}]',
+        '[{"phone":"+15550629072","type":"office","phone_formatted":"+1 555-062-9072"}]',
+        '[{"url":"https://acme.example/é","type":"url"}]')
+    page = api.get("/lead/", params={"_limit": 1}).json()["data"][0]  # the server checks it against Python's shaping
+    assert page["contacts"][-1]["urls"] == urls and page["addresses"][0]["city"] == "Café"
+
+
+def test_migration_0026_writes_the_entries_again_in_the_api_key_order(tmp_path: Any) -> None:
+    """On PostgreSQL the entries' JSONB becomes json text in the read models' key order (0026); a downgrade
+    gives JSONB back. On SQLite the migration has nothing to do, and the same assertions hold."""
+    from alembic import command
+
+    from geniziz.identity.service import create_workspace
+    from geniziz.migrate import alembic_config
+    from geniziz.statuses.models import Status
+    from tests.conftest import empty_database
+
+    lead = new_id("lead")
+    emails = [{"type": "home", "email": "Zoë@acme.example"}, {"email": 'q"b\\c@acme.example', "type": "x"}]
+    odd = [{"url": "https://a.example", "type": "url", "note": "kept"}, "not an entry"]
+
+    async def seed(url: str) -> None:
+        db = Database(url)
+        try:
+            async with db.system_session(write=True) as session:
+                org, *_ = await create_workspace(session, "M", f"m-{secrets.token_hex(4)}@example.com", "M")
+                status = await session.scalar(select(Status.id).where(
+                    Status.organization_id == org.id, Status.kind == "lead").limit(1))
+                await session.execute(text(
+                    "INSERT INTO lead (id, organization_id, name, status_id, emails, phones, addresses, search_text, "
+                    "custom, date_created, date_updated) VALUES (:i, :o, 'L', :s, :e, '[]', '[]', 'l', '{}', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"i": lead, "o": org.id, "s": status,
+                                                              "e": json.dumps(emails)})
+                await session.execute(text(
+                    "INSERT INTO contact (id, organization_id, lead_id, emails, phones, urls, email_keys, phone_keys, "
+                    "custom, date_created, date_updated) VALUES (:i, :o, :l, '[]', '[]', :u, '|', '|', '{}', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"i": new_id("cont"), "o": org.id, "l": lead,
+                                                              "u": json.dumps(odd)})
+        finally:
+            await db.dispose()
+
+    async def stored(url: str) -> tuple[str, str, str | None]:
+        db = Database(url)
+        try:
+            async with db.system_session() as session:
+                row = (await session.execute(text(
+                    "SELECT CAST(lead.emails AS TEXT), CAST(contact.urls AS TEXT) FROM lead "
+                    "JOIN contact ON contact.lead_id = lead.id WHERE lead.id = :i"), {"i": lead})).one()
+                kind = await session.scalar(text(
+                    "SELECT data_type FROM information_schema.columns WHERE table_name = 'lead' "
+                    "AND column_name = 'emails'")) if session.bind.dialect.name == "postgresql" else None
+                return row[0], row[1], kind
+        finally:
+            await db.dispose()
+
+    postgresql = BACKEND == "postgresql"
+    with empty_database(tmp_path) as url:
+        config = alembic_config(url)
+        command.upgrade(config, "0025")
+        asyncio.run(seed(url))
+        command.upgrade(config, "0026")
+        emails_text, urls_text, kind = asyncio.run(stored(url))
+        assert json.loads(emails_text) == emails and json.loads(urls_text) == odd  # nothing lost
+        if postgresql:
+            assert kind == "json"
+            assert emails_text == '[{"email":"Zoë@acme.example","type":"home"},{"email":"q\\"b\\\\c@acme.example",' \
+                                  '"type":"x"}]'
+            assert urls_text == '[{"url":"https://a.example","type":"url","note":"kept"},"not an entry"]'
+        command.downgrade(config, "0025")
+        emails_text, urls_text, kind = asyncio.run(stored(url))
+        assert json.loads(emails_text) == emails and json.loads(urls_text) == odd
+        assert kind == ("jsonb" if postgresql else None)
 
 
 def test_migration_0025_formats_the_stored_phones(tmp_path: Any) -> None:

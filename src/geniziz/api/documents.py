@@ -7,12 +7,12 @@ SQL expression that writes each record's JSON as the compiled plans (api/shaping
 keys in the same order, timestamps formatted by the database (``api_timestamp``), the embedded records as a
 nested array in their relationship's order; the REST response embeds each text as an ``orjson.Fragment``.
 
-What it takes as it is stored: the lists of entries in JSON columns (emails, phones, URLs, addresses). Their
-writers store them in the form the API shows (the write models dump their fields in the read models' order;
-phones carry their formatted number, db.PhoneList). SQLite copies the stored text as it is (written compact by
-db.py's serializer; rows written before it have a space after each comma and colon, and an escaped character
-may stay escaped: the same JSON); PostgreSQL's JSONB keeps no key order, so each entry is written again key by
-key. A schema with anything else (a computed field, a derived one outside stored phones, a float, a bool, a dict
+What it takes as it is stored: the lists of entries (emails, phones, URLs, addresses: db.Entries columns, ``json``
+on PostgreSQL, which keeps the text as written). Their writers store them in the form the API shows (the write
+models dump their fields in the read models' order; phones carry their formatted number, db.PhoneList), written
+compact by db.py's serializer, and the page copies the stored text (SQLite rows written before that serializer
+have a space after each comma and colon, and an escaped character may stay escaped: the same JSON). A schema
+with anything else (a computed field, a derived one outside stored phones, a float, a bool, a dict
 not shown as ``{}``, a validator) is not compiled: its records are shaped from rows. The tests
 (GENIZIZ_CHECK_SHAPES=1) compare every page and read written here with the ORM's objects shaped by pydantic.
 """
@@ -28,16 +28,15 @@ from functools import reduce
 from typing import Annotated, Any
 
 from pydantic import BaseModel, PlainSerializer
-from sqlalchemy import JSON, BigInteger, Integer, Select, String, Text, and_, bindparam, literal_column, select
+from sqlalchemy import BigInteger, Integer, Select, String, Text, and_, bindparam, cast, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.visitors import InternalTraversal
 
 from geniziz.api.rows import RowReader, _core, api_timestamp, listed_ids
 from geniziz.api.schemas import DerivedFrom, format_phone, format_timestamp
 from geniziz.api.shaping import compiled
-from geniziz.db import FORMATTED_PHONE, WORKSPACE_PARAM, PhoneList, UTCDateTime
+from geniziz.db import FORMATTED_PHONE, WORKSPACE_PARAM, Entries, PhoneList, UTCDateTime
 
 _NONE = type(None)
 
@@ -58,35 +57,6 @@ def _sqlite_value(element: json_value, compiler: Any, **kw: Any) -> str:
 @compiles(json_value, "postgresql")
 def _postgresql_value(element: json_value, compiler: Any, **kw: Any) -> str:
     return f"coalesce(to_json({compiler.process(element.clauses, **kw)})::text, 'null')"
-
-
-class json_entries(FunctionElement[str]):  # noqa: N801
-    """A JSON column's list of entries as stored, each entry's keys in ``keys``' order, compact."""
-
-    type = Text()
-    inherit_cache = True
-    _traverse_internals = [*FunctionElement._traverse_internals, ("keys", InternalTraversal.dp_string_list)]
-
-    def __init__(self, column: Any, keys: tuple[str, ...]) -> None:
-        self.keys = keys
-        super().__init__(column)
-
-
-@compiles(json_entries, "sqlite")
-def _sqlite_entries(element: json_entries, compiler: Any, **kw: Any) -> str:
-    # The stored text itself: entries in the API's key order, compact (db.py's serializer; rows written before it
-    # have a space after each comma and colon: the same JSON). json() would re-write it: a sixth of the statement.
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(json_entries, "postgresql")
-def _postgresql_entries(element: json_entries, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    entry = " || ',' || ".join(f"""'"{key}":' || coalesce((entry.value -> '{key}')::text, 'null')"""
-                               for key in element.keys)
-    # ARRAY(subquery) keeps the subquery's order
-    return (f"""('[' || array_to_string(ARRAY(SELECT '{{' || {entry} || '}}' FROM jsonb_array_elements({column}) """
-            f"""WITH ORDINALITY AS entry(value, position) ORDER BY entry.position), ',') || ']')""")
 
 
 class json_array(FunctionElement[str]):  # noqa: N801
@@ -155,10 +125,15 @@ def _field(name: str, annotation: Any, metadata: list[Any], mapper: Mapper[Any],
     if annotation is str and isinstance(column.type, (String, Text)) or \
             annotation is int and isinstance(column.type, (Integer, BigInteger)):
         return json_value(column)
-    if typing.get_origin(annotation) is list and isinstance(column.type, (JSON, PhoneList)):
-        keys = _entry_keys(typing.get_args(annotation)[0], stored_formatted=isinstance(column.type, PhoneList))
-        return None if keys is None else json_entries(column, keys)
+    if typing.get_origin(annotation) is list and _stored_as_shown(column.type) and \
+            _entry_keys(typing.get_args(annotation)[0], stored_formatted=isinstance(column.type, PhoneList)):
+        return cast(column, Text())  # the stored text (PostgreSQL's json codec would decode the column itself)
     return None
+
+
+def _stored_as_shown(kind: Any) -> bool:
+    """Whether a column's stored text is its entries as the API shows them (db.Entries)."""
+    return isinstance(kind, Entries) or isinstance(kind, PhoneList) and isinstance(kind.impl_instance, Entries)
 
 
 def _embedded(mapper: Mapper[Any], name: str, annotation: Any, empty: frozenset[str]) -> Any | None:

@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geniziz.custom.models import EMPTY_JSON
-from geniziz.db import Base, IdString, Json, PhoneList, Record
+from geniziz.db import Base, Entries, IdString, Json, PhoneList, Record
 
 
 class Contact(Record, Base):
@@ -22,9 +22,9 @@ class Contact(Record, Base):
     lead_id: Mapped[str] = mapped_column(IdString, ForeignKey("lead.id", ondelete="CASCADE"), index=True)
     name: Mapped[str | None] = mapped_column(String(500))
     title: Mapped[str | None] = mapped_column(String(500))
-    emails: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    emails: Mapped[list[dict[str, Any]]] = mapped_column(Entries, default=list)
     phones: Mapped[list[dict[str, Any]]] = mapped_column(PhoneList, default=list)
-    urls: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    urls: Mapped[list[dict[str, Any]]] = mapped_column(Entries, default=list)
     # "|a@x.com|b@y.com|" and "|+15551234567|": exact-match filters without parsing JSON.
     email_keys: Mapped[str] = mapped_column(Text, default="|")
     phone_keys: Mapped[str] = mapped_column(Text, default="|")

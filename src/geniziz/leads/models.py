@@ -6,7 +6,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geniziz.custom.models import EMPTY_JSON
-from geniziz.db import Base, IdString, Json, PhoneList, Record
+from geniziz.db import Base, Entries, IdString, Json, PhoneList, Record
 
 
 class Lead(Record, Base):
@@ -26,9 +26,9 @@ class Lead(Record, Base):
     status_id: Mapped[str] = mapped_column(IdString, ForeignKey("status.id", ondelete="RESTRICT"))
     owner_id: Mapped[str | None] = mapped_column(IdString, ForeignKey("user.id", ondelete="SET NULL"), index=True)
     mrr: Mapped[int | None] = mapped_column(BigInteger)
-    emails: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    emails: Mapped[list[dict[str, Any]]] = mapped_column(Entries, default=list)
     phones: Mapped[list[dict[str, Any]]] = mapped_column(PhoneList, default=list)
-    addresses: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    addresses: Mapped[list[dict[str, Any]]] = mapped_column(Entries, default=list)
     # Lower-cased name, contact names, emails and phones: what the `query` filter matches.
     search_text: Mapped[str] = mapped_column(Text, default="")
     # Custom field values, {field ID: value} (geniziz.custom).
