@@ -432,6 +432,11 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _outside_a_transaction(dbapi_connection: Any) -> bool:
+    """Whether SQLAlchemy's adapted aiosqlite connection has no transaction open, as SQLite itself says."""
+    return not dbapi_connection._connection.in_transaction
+
+
 class Database:
     """The app's connection to its database.
 
@@ -533,12 +538,13 @@ class Database:
             url, module=dbapi(),  # a statement in one trip to aiosqlite's thread, not four
             poolclass=AsyncAdaptedQueuePool, pool_size=pool_size, max_overflow=0, pool_timeout=60,
             connect_args={"timeout": 30}, json_deserializer=_json_loads, json_serializer=_json_dumps,
-            pool_reset_on_return="rollback" if begin else None,
-            # A read connection is never in a transaction: no ROLLBACK when a session closes (aiosqlite runs
-            # it in its thread, a hop per read). The writer's BEGIN IMMEDIATE leaves sqlite3 thinking it is
-            # in autocommit too, so it must keep its rollback.
-            skip_autocommit_rollback=begin is None,
+            pool_reset_on_return="rollback" if begin else None, skip_autocommit_rollback=True,
         )
+        # A ROLLBACK only when SQLite has a transaction open: aiosqlite runs each in its thread, a hop, and a
+        # read connection never has one, nor the writer once its unit has committed (a create paid the hop after
+        # its COMMIT). SQLAlchemy's own test (pysqlite's isolation_level) calls a connection whose transactions
+        # we BEGIN ourselves always in autocommit; sqlite3's in_transaction asks SQLite.
+        engine.sync_engine.dialect.detect_autocommit_setting = _outside_a_transaction  # type: ignore[method-assign]
         pragmas = ["journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"]
         if begin is None:
             pragmas.append("query_only=ON")
