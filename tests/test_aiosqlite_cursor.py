@@ -92,3 +92,71 @@ def test_a_read_is_one_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             await engine.dispose()
 
     assert asyncio.run(main()) == 1
+
+
+def test_a_write_units_begin_travels_with_its_first_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's BEGIN IMMEDIATE goes in the trip of the unit's first statement (db.Database): a unit of one
+    statement is two trips (statement, COMMIT). The write lock is still taken before that statement runs, a
+    failed unit is rolled back, and a unit that sends nothing begins nothing."""
+    import sqlite3
+
+    from geniziz.db import Database
+
+    path = tmp_path / "w.db"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE)")
+
+    def locked_for_writers() -> bool:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+            return True
+        finally:
+            other.close()
+
+    async def main() -> dict[str, Any]:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        seen: dict[str, Any] = {}
+        try:
+            async with db.system_session(write=True) as session:  # connects (set-up trips not counted)
+                await session.execute(text("SELECT 1"))
+            calls: list[Any] = []
+            execute = aiosqlite.Connection._execute
+
+            async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+                calls.append(fn)
+                return await execute(self, fn, *args, **kwargs)
+
+            with monkeypatch.context() as patch:
+                patch.setattr(aiosqlite.Connection, "_execute", counted)
+                async with db.system_session(write=True) as session:
+                    assert not locked_for_writers()  # nothing sent yet
+                    await session.execute(text("SELECT count(*) FROM item"))  # a read first: BEGIN IMMEDIATE still
+                    seen["locked after a read"] = locked_for_writers()
+                    await session.execute(text("INSERT INTO item (name) VALUES ('a')"))
+                seen["trips"] = len(calls)
+            seen["unlocked after the commit"] = not locked_for_writers()
+            with pytest.raises(IntegrityError):
+                async with db.system_session(write=True) as session:
+                    await session.execute(text("INSERT INTO item (name) VALUES ('b')"))
+                    await session.execute(text("INSERT INTO item (name) VALUES ('a')"))  # fails: rolled back
+            seen["unlocked after the failure"] = not locked_for_writers()
+            async with db.system_session(write=True):
+                pass  # begins nothing: the next unit's statements are in a transaction of their own
+            async with db.system_session(write=True) as session:
+                streamed = await session.stream(text("SELECT name FROM item ORDER BY id"))  # SQLAlchemy's cursor
+                seen["streamed"] = [row.name async for row in streamed]
+                seen["locked while streaming"] = locked_for_writers()
+            async with db.system_session() as session:
+                seen["names"] = (await session.scalars(text("SELECT name FROM item ORDER BY id"))).all()
+        finally:
+            await db.dispose()
+        return seen
+
+    assert asyncio.run(main()) == {"locked after a read": True, "trips": 3, "unlocked after the commit": True,
+                                   "unlocked after the failure": True, "streamed": ["a"],
+                                   "locked while streaming": True, "names": ["a"]}

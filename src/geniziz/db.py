@@ -528,8 +528,9 @@ class Database:
 
     @staticmethod
     def _sqlite_engine(url: str, *, begin: str | None, pool_size: int) -> AsyncEngine:
-        """``begin``: how a transaction starts; None for the read engine, whose connections stay in
-        autocommit and refuse writes (nothing to roll back, so nothing to reset when one goes back to the pool)."""
+        """``begin``: how a transaction starts (sent in the trip of its first statement); None for the read engine,
+        whose connections stay in autocommit and refuse writes (nothing to roll back, so nothing to reset when one
+        goes back to the pool)."""
         from sqlalchemy.pool import AsyncAdaptedQueuePool
 
         from geniziz.aiosqlite_cursor import dbapi
@@ -562,7 +563,11 @@ class Database:
         if begin is not None:
             @event.listens_for(engine.sync_engine, "begin")
             def _on_begin(conn: Any) -> None:
-                conn.exec_driver_sql(begin)
+                conn.connection.dbapi_connection.begin_with_next_statement(begin)
+
+            @event.listens_for(engine.sync_engine, "reset")
+            def _on_reset(dbapi_connection: Any, *_: Any) -> None:  # back to the pool: a BEGIN never sent is void
+                dbapi_connection.begin_sql = None
 
         return engine
 
