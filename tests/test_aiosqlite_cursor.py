@@ -4,6 +4,8 @@ aiosqlite's thread, and SQLAlchemy sees what its own cursor gave (rows, rowcount
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,9 @@ async def _exercise(url: str, module: Any) -> list[Any]:
     return out
 
 
-def test_the_cursor_answers_as_sqlalchemys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@contextmanager
+def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """The calls made into aiosqlite's threads while the block runs."""
     calls: list[Any] = []
     execute = aiosqlite.Connection._execute
 
@@ -60,15 +64,20 @@ def test_the_cursor_answers_as_sqlalchemys(tmp_path: Path, monkeypatch: pytest.M
         calls.append(fn)
         return await execute(self, fn, *args, **kwargs)
 
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    ours = asyncio.run(_exercise(f"sqlite+aiosqlite:///{tmp_path / 'ours.db'}", dbapi()))
-    ours_calls = len(calls)
-    calls.clear()
-    theirs = asyncio.run(_exercise(f"sqlite+aiosqlite:///{tmp_path / 'theirs.db'}", None))
+    with monkeypatch.context() as patch:
+        patch.setattr(aiosqlite.Connection, "_execute", counted)
+        yield calls
+
+
+def test_the_cursor_answers_as_sqlalchemys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with trips(monkeypatch) as ours_calls:
+        ours = asyncio.run(_exercise(f"sqlite+aiosqlite:///{tmp_path / 'ours.db'}", dbapi()))
+    with trips(monkeypatch) as their_calls:
+        theirs = asyncio.run(_exercise(f"sqlite+aiosqlite:///{tmp_path / 'theirs.db'}", None))
     assert ours == theirs
     assert [entry[0] for entry in ours][-3:] == ["IntegrityError", "OperationalError", "stream"]
     # Fewer trips to the thread for the same work (DDL, BEGIN and COMMIT, connecting included).
-    assert ours_calls < len(calls) * 2 // 3, (ours_calls, len(calls))
+    assert len(ours_calls) < len(their_calls) * 2 // 3, (len(ours_calls), len(their_calls))
 
 
 def test_a_read_is_one_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,15 +86,7 @@ def test_a_read_is_one_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("select 1"))  # connects
-                calls: list[Any] = []
-                execute = aiosqlite.Connection._execute
-
-                async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-                    calls.append(fn)
-                    return await execute(self, fn, *args, **kwargs)
-
-                with monkeypatch.context() as patch:
-                    patch.setattr(aiosqlite.Connection, "_execute", counted)
+                with trips(monkeypatch) as calls:
                     assert (await conn.execute(text("select 1, 2"))).all() == [(1, 2)]
                 return len(calls)
         finally:
@@ -124,15 +125,7 @@ def test_a_write_units_begin_travels_with_its_first_statement(tmp_path: Path, mo
         try:
             async with db.system_session(write=True) as session:  # connects (set-up trips not counted)
                 await session.execute(text("SELECT 1"))
-            calls: list[Any] = []
-            execute = aiosqlite.Connection._execute
-
-            async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-                calls.append(fn)
-                return await execute(self, fn, *args, **kwargs)
-
-            with monkeypatch.context() as patch:
-                patch.setattr(aiosqlite.Connection, "_execute", counted)
+            with trips(monkeypatch) as calls:
                 async with db.system_session(write=True) as session:
                     assert not locked_for_writers()  # nothing sent yet
                     await session.execute(text("SELECT count(*) FROM item"))  # a read first: BEGIN IMMEDIATE still

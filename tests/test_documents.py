@@ -178,39 +178,45 @@ def test_entries_are_stored_as_compact_text_in_the_api_key_order(server: Server,
     assert page["contacts"][-1]["urls"] == urls and page["addresses"][0]["city"] == "Café"
 
 
+async def _seed_as_stored(url: str, lead_id: str, *, emails: Any = (), phones: Any = (),
+                          contact_urls: Any = None) -> None:
+    """A workspace with one lead (and, given its URLs, one contact) written by SQL, entries as JSON text: rows as a
+    migration finds them."""
+    from geniziz.identity.service import create_workspace
+    from geniziz.statuses.models import Status
+
+    db = Database(url)
+    try:
+        async with db.system_session(write=True) as session:
+            org, *_ = await create_workspace(session, "M", f"m-{secrets.token_hex(4)}@example.com", "M")
+            status = await session.scalar(select(Status.id).where(
+                Status.organization_id == org.id, Status.kind == "lead").limit(1))
+            await session.execute(text(
+                "INSERT INTO lead (id, organization_id, name, status_id, emails, phones, addresses, search_text, "
+                "custom, date_created, date_updated) VALUES (:i, :o, 'L', :s, :e, :p, '[]', 'l', '{}', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"i": lead_id, "o": org.id, "s": status, "e": json.dumps(list(emails)), "p": json.dumps(list(phones))})
+            if contact_urls is not None:
+                await session.execute(text(
+                    "INSERT INTO contact (id, organization_id, lead_id, emails, phones, urls, email_keys, phone_keys, "
+                    "custom, date_created, date_updated) VALUES (:i, :o, :l, '[]', '[]', :u, '|', '|', '{}', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                    {"i": new_id("cont"), "o": org.id, "l": lead_id, "u": json.dumps(contact_urls)})
+    finally:
+        await db.dispose()
+
+
 def test_migration_0026_writes_the_entries_again_in_the_api_key_order(tmp_path: Any) -> None:
     """On PostgreSQL the entries' JSONB becomes json text in the read models' key order (0026); a downgrade
     gives JSONB back. On SQLite the migration has nothing to do, and the same assertions hold."""
     from alembic import command
 
-    from geniziz.identity.service import create_workspace
     from geniziz.migrate import alembic_config
-    from geniziz.statuses.models import Status
     from tests.conftest import empty_database
 
     lead = new_id("lead")
     emails = [{"type": "home", "email": "Zoë@acme.example"}, {"email": 'q"b\\c@acme.example', "type": "x"}]
     odd = [{"url": "https://a.example", "type": "url", "note": "kept"}, "not an entry"]
-
-    async def seed(url: str) -> None:
-        db = Database(url)
-        try:
-            async with db.system_session(write=True) as session:
-                org, *_ = await create_workspace(session, "M", f"m-{secrets.token_hex(4)}@example.com", "M")
-                status = await session.scalar(select(Status.id).where(
-                    Status.organization_id == org.id, Status.kind == "lead").limit(1))
-                await session.execute(text(
-                    "INSERT INTO lead (id, organization_id, name, status_id, emails, phones, addresses, search_text, "
-                    "custom, date_created, date_updated) VALUES (:i, :o, 'L', :s, :e, '[]', '[]', 'l', '{}', "
-                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"i": lead, "o": org.id, "s": status,
-                                                              "e": json.dumps(emails)})
-                await session.execute(text(
-                    "INSERT INTO contact (id, organization_id, lead_id, emails, phones, urls, email_keys, phone_keys, "
-                    "custom, date_created, date_updated) VALUES (:i, :o, :l, '[]', '[]', :u, '|', '|', '{}', "
-                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"i": new_id("cont"), "o": org.id, "l": lead,
-                                                              "u": json.dumps(odd)})
-        finally:
-            await db.dispose()
 
     async def stored(url: str) -> tuple[str, str, str | None]:
         db = Database(url)
@@ -230,7 +236,7 @@ def test_migration_0026_writes_the_entries_again_in_the_api_key_order(tmp_path: 
     with empty_database(tmp_path) as url:
         config = alembic_config(url)
         command.upgrade(config, "0025")
-        asyncio.run(seed(url))
+        asyncio.run(_seed_as_stored(url, lead, emails=emails, contact_urls=odd))
         command.upgrade(config, "0026")
         emails_text, urls_text, kind = asyncio.run(stored(url))
         assert json.loads(emails_text) == emails and json.loads(urls_text) == odd  # nothing lost
@@ -248,28 +254,10 @@ def test_migration_0026_writes_the_entries_again_in_the_api_key_order(tmp_path: 
 def test_migration_0025_formats_the_stored_phones(tmp_path: Any) -> None:
     from alembic import command
 
-    from geniziz.identity.service import create_workspace
     from geniziz.migrate import alembic_config
-    from geniziz.statuses.models import Status
     from tests.conftest import empty_database
 
     lead = new_id("lead")
-
-    async def seed(url: str) -> None:
-        db = Database(url)
-        try:
-            async with db.system_session(write=True) as session:
-                org, *_ = await create_workspace(session, "M", f"m-{secrets.token_hex(4)}@example.com", "M")
-                status = await session.scalar(select(Status.id).where(
-                    Status.organization_id == org.id, Status.kind == "lead").limit(1))
-                await session.execute(text(
-                    "INSERT INTO lead (id, organization_id, name, status_id, emails, phones, addresses, search_text, "
-                    "custom, date_created, date_updated) VALUES (:i, :o, 'L', :s, '[]', :p, '[]', 'l', '{}', "
-                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
-                    {"i": lead, "o": org.id, "s": status,
-                     "p": json.dumps([{"phone": "+15550629072", "type": "office"}, {"phone": "12", "type": "x"}])})
-        finally:
-            await db.dispose()
 
     async def stored(url: str) -> Any:
         db = Database(url)
@@ -283,7 +271,8 @@ def test_migration_0025_formats_the_stored_phones(tmp_path: Any) -> None:
     with empty_database(tmp_path) as url:
         config = alembic_config(url)
         command.upgrade(config, "0024")
-        asyncio.run(seed(url))
+        asyncio.run(_seed_as_stored(url, lead, phones=[{"phone": "+15550629072", "type": "office"},
+                                                       {"phone": "12", "type": "x"}]))
         command.upgrade(config, "head")
         assert asyncio.run(stored(url)) == [
             {"phone": "+15550629072", "type": "office", "phone_formatted": "+1 555-062-9072"},
