@@ -48,7 +48,11 @@ def main(argv: list[str]) -> int:
     command, args = (argv[0], argv[1:]) if argv else ("help", [])
     if command == "serve":
         ensure_venv("")
-        return subprocess.call([str(BIN / "geniziz"), "serve", *args], cwd=ROOT)
+        server = [str(BIN / "geniziz"), "serve", *args]
+        if os.name == "posix":  # the server becomes this process: Ctrl-C stops it alone, no wrapper to unwind
+            os.chdir(ROOT)
+            os.execv(server[0], server)
+        return subprocess.call(server, cwd=ROOT)
     if command == "test":
         ensure_venv("test")
         backends = ["sqlite"] + (["postgresql"] if os.environ.get("GENIZIZ_TEST_POSTGRES_URL") else [])
