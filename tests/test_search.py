@@ -147,11 +147,13 @@ def test_a_long_name_fragment_asks_the_index_for_a_spread_of_its_trigrams(server
         sent: list[Any] = []
         async with db.unit(api.org_id) as session:
             engine = session.bind.sync_engine
-            capture = lambda conn, cursor, statement, params, context, many: sent.append((statement, params))  # noqa: E731
+            def capture(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+                sent.append((statement, params))
+
             event.listen(engine, "before_cursor_execute", capture)
             try:
-                query = LeadService().filter(SimpleNamespace(session=session), select(Lead.id),  # type: ignore[arg-type]
-                                             {"query": "coleman riverbend"})
+                service, ctx = LeadService(), SimpleNamespace(session=session)
+                query = service.filter(ctx, select(Lead.id), {"query": "coleman riverbend"})  # type: ignore[arg-type]
                 ids = list(await session.scalars(query))
             finally:
                 event.remove(engine, "before_cursor_execute", capture)

@@ -1,6 +1,7 @@
 """Units of work and their connections. Closing one: on SQLite a connection without an open transaction (a read
 unit's, a committed write unit's) goes back to the pool without a ROLLBACK (aiosqlite would run it in its thread:
-a hop), while a failed write unit's is rolled back; on PostgreSQL a read unit has no transaction, and the pools keep the connections they open."""
+a hop), while a failed write unit's is rolled back; on PostgreSQL a read unit has no transaction, and the
+pools keep the connections they open."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from tests.conftest import Api, Server
 from tests.factories import make_lead
 
 
-def test_a_unit_closes_without_a_rollback_unless_a_transaction_is_open(server: Server, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_unit_closes_without_a_rollback_unless_a_transaction_is_open(server: Server, api: Api,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     if not server.database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL read units: the test below")
     load_domains()  # every model mapped, as in the server

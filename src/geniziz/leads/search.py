@@ -23,6 +23,7 @@ every row.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, column, event, func, literal_column, or_, select, table, text
@@ -89,13 +90,13 @@ def window(term: str) -> str:
         return _fts_string(tail)
     if len(term) <= WINDOW:
         return _fts_string(term)
-    edges = dict.fromkeys(term[i - 1:i + 2] for i in range(1, len(term) - 1) if not term[i].isalnum())
-    if len(edges) < 2:
-        edges = dict.fromkeys(_spread(term))
-    return "(" + " AND ".join(_fts_string(edge) for edge in edges) + ")"
+    parts = dict.fromkeys(term[i - 1:i + 2] for i in range(1, len(term) - 1) if not term[i].isalnum())  # edges
+    if len(parts) < 2:
+        parts = dict.fromkeys(_spread(term))
+    return "(" + " AND ".join(_fts_string(part) for part in parts) + ")"
 
 
-def _spread(term: str, usable: Any = None) -> list[str]:
+def _spread(term: str, usable: Callable[[str], bool] | None = None) -> list[str]:
     """SPREAD of the term's trigrams (those ``usable`` accepts), evenly spaced from its first to its last."""
     trigrams = [term[i:i + 3] for i in range(len(term) - 2)]
     trigrams = [t for t in trigrams if usable(t)] if usable else trigrams
@@ -118,16 +119,23 @@ def _contains_pg(expression: ColumnElement, term: str) -> ColumnElement:
     without one would have the GIN index read in full. Nothing of an email is used here: without SQLite's
     probe a common part (`info@`, `.com`) would read hundreds of thousands of rows, and the planner
     estimates trigram matches poorly."""
-    words = term.replace(" ", "")
-    if tail := _phone_tail(term):
-        parts = [tail]
-    elif len(term) > WINDOW and words.isascii() and words.isalnum() and \
-            len(parts := _spread(term, str.isalnum)) == SPREAD:
-        pass
-    else:
+    parts = _pg_window(term)
+    if parts is None:
         return expression.like(like_pattern(term), escape="/")
     return and_(*(expression.like(like_pattern(part), escape="/") for part in parts),
                 func.strpos(expression, term) > 0)
+
+
+def _pg_window(term: str) -> list[str] | None:
+    """The parts of a term that PostgreSQL's trigram index is asked for, or None for the whole term."""
+    if tail := _phone_tail(term):
+        return [tail]
+    words = term.replace(" ", "")
+    if len(term) > WINDOW and words.isascii() and words.isalnum():
+        parts = _spread(term, str.isalnum)
+        if len(parts) == SPREAD:
+            return parts
+    return None
 
 
 def keyed(ctx: Ctx, query: Select, model: Any, kind: str, key: str) -> Select:
