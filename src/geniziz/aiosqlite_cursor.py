@@ -94,6 +94,11 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
         super().__init__(dbapi, connection)
         self.begin_sql: str | None = None
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open, as SQLite itself says, or begins with the next statement."""
+        return self.begin_sql is not None or self._connection.in_transaction
+
     def begin_with_next_statement(self, sql: str) -> None:
         """Opens a transaction by ``sql`` (``BEGIN IMMEDIATE``) in the trip of the next statement, not one of its
         own; a commit or rollback before any statement drops it (nothing was begun)."""

@@ -432,11 +432,6 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _outside_a_transaction(dbapi_connection: Any) -> bool:
-    """Whether SQLAlchemy's adapted aiosqlite connection has no transaction open, as SQLite itself says."""
-    return not dbapi_connection._connection.in_transaction
-
-
 class Database:
     """The app's connection to its database.
 
@@ -541,11 +536,12 @@ class Database:
             connect_args={"timeout": 30}, json_deserializer=_json_loads, json_serializer=_json_dumps,
             pool_reset_on_return="rollback" if begin else None, skip_autocommit_rollback=True,
         )
-        # A ROLLBACK only when SQLite has a transaction open: aiosqlite runs each in its thread, a hop, and a
-        # read connection never has one, nor the writer once its unit has committed (a create paid the hop after
-        # its COMMIT). SQLAlchemy's own test (pysqlite's isolation_level) calls a connection whose transactions
-        # we BEGIN ourselves always in autocommit; sqlite3's in_transaction asks SQLite.
-        engine.sync_engine.dialect.detect_autocommit_setting = _outside_a_transaction  # type: ignore[method-assign]
+        # A ROLLBACK only when a transaction is open (aiosqlite_cursor's in_transaction asks SQLite): aiosqlite runs
+        # each in its thread, a hop, and a read connection never has one, nor the writer once its unit has committed
+        # (a create paid the hop after its COMMIT). SQLAlchemy's own test (pysqlite's isolation_level) calls a
+        # connection whose transactions we BEGIN ourselves always in autocommit.
+        engine.sync_engine.dialect.detect_autocommit_setting = (  # type: ignore[method-assign]
+            lambda dbapi_connection: not dbapi_connection.in_transaction)
         pragmas = ["journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"]
         if begin is None:
             pragmas.append("query_only=ON")
@@ -564,10 +560,6 @@ class Database:
             @event.listens_for(engine.sync_engine, "begin")
             def _on_begin(conn: Any) -> None:
                 conn.connection.dbapi_connection.begin_with_next_statement(begin)
-
-            @event.listens_for(engine.sync_engine, "reset")
-            def _on_reset(dbapi_connection: Any, *_: Any) -> None:  # back to the pool: a BEGIN never sent is void
-                dbapi_connection.begin_sql = None
 
         return engine
 

@@ -133,7 +133,7 @@ def _field(name: str, annotation: Any, metadata: list[Any], mapper: Mapper[Any],
 
 def _stored_as_shown(kind: Any) -> bool:
     """Whether a column's stored text is its entries as the API shows them (db.Entries)."""
-    return isinstance(kind, Entries) or isinstance(kind, PhoneList) and isinstance(kind.impl_instance, Entries)
+    return isinstance(kind, (Entries, PhoneList))  # PhoneList's implementation is Entries
 
 
 def _embedded(mapper: Mapper[Any], name: str, annotation: Any, empty: frozenset[str]) -> Any | None:
